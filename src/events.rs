@@ -1,0 +1,57 @@
+//! The in-process event bus: services publish what changed, subscriptions listen.
+//!
+//! Events carry ids, not rows: a subscriber loads what it shows through its own scope, so an
+//! event can never carry one workspace's data to another's subscriber. A subscriber that
+//! falls more than [`CAPACITY`] events behind skips ahead (and is told, by a log line).
+
+use std::sync::Arc;
+
+use tokio::sync::broadcast;
+
+/// Events kept for slow subscribers before they start skipping.
+pub const CAPACITY: usize = 4096;
+
+/// What happened to a record.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ChangeAction {
+    Created,
+    Updated,
+    Deleted,
+}
+
+/// A domain event.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Event {
+    /// A contact was created, changed (fields, tags, identifiers) or deleted.
+    ContactChanged { workspace_id: i64, contact_id: i64, action: ChangeAction },
+}
+
+impl Event {
+    pub fn workspace_id(&self) -> i64 {
+        match self {
+            Event::ContactChanged { workspace_id, .. } => *workspace_id,
+        }
+    }
+}
+
+#[derive(Clone)]
+pub struct EventBus {
+    sender: broadcast::Sender<Arc<Event>>,
+}
+
+impl Default for EventBus {
+    fn default() -> Self {
+        EventBus { sender: broadcast::channel(CAPACITY).0 }
+    }
+}
+
+impl EventBus {
+    /// Publishes to every current subscriber; with none, the event is dropped.
+    pub fn publish(&self, event: Event) {
+        let _ = self.sender.send(Arc::new(event));
+    }
+
+    pub fn subscribe(&self) -> broadcast::Receiver<Arc<Event>> {
+        self.sender.subscribe()
+    }
+}

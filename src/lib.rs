@@ -1,0 +1,22 @@
+//! Pregón: a GraphQL API server for business messaging broadcasts.
+//!
+//! Layout: `config` (settings), `app` (shared state), `startup` (build and run the server),
+//! `router` (every route), `http/` (handlers), `graphql/` (translates), `services/`
+//! (decides), `channels/` (providers), `auth` (tokens and workspace confinement), `db`,
+//! `events`, `metrics`, `error`.
+
+pub mod app;
+pub mod auth;
+pub mod channels;
+pub mod cli;
+pub mod config;
+pub mod db;
+pub mod error;
+pub mod events;
+pub mod graphql;
+pub mod http;
+pub mod metrics;
+pub mod normalize;
+pub mod router;
+pub mod services;
+pub mod startup;

@@ -1,0 +1,98 @@
+//! Tags: labels on contacts, matched without regard to case.
+
+use std::collections::{HashMap, HashSet};
+
+use chrono::Utc;
+use entity::{contact_tag, tag};
+use sea_orm::{ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder};
+
+use crate::app::App;
+use crate::auth::Scope;
+use crate::error::{ServiceError, ServiceResult};
+use crate::normalize;
+
+pub const MAX_TAG_CHARS: usize = 100;
+
+/// A tag name as stored (spaces collapsed) and its case-insensitive key.
+pub fn normalize_tag(input: &str) -> ServiceResult<(String, String)> {
+    let name = normalize::required_name(input, MAX_TAG_CHARS)
+        .map_err(|message| ServiceError::bad_input("tags", format!("Tag '{}': {message}", input.trim())))?;
+    let key = name.to_lowercase();
+    Ok((name, key))
+}
+
+pub async fn list_tags(app: &App, scope: &Scope) -> ServiceResult<Vec<tag::Model>> {
+    Ok(scope.select::<tag::Entity>().order_by_asc(tag::Column::NameKey).all(&app.db).await?)
+}
+
+/// Returns the tags named `names` in the workspace, creating the missing ones.
+pub async fn ensure_tags(
+    conn: &impl ConnectionTrait,
+    workspace_id: i64,
+    names: &[String],
+) -> ServiceResult<Vec<tag::Model>> {
+    let mut wanted: HashMap<String, String> = HashMap::new();
+    for name in names {
+        let (name, key) = normalize_tag(name)?;
+        wanted.entry(key).or_insert(name);
+    }
+    if wanted.is_empty() {
+        return Ok(Vec::new());
+    }
+    let now = Utc::now();
+    let rows = wanted.iter().map(|(key, name)| tag::ActiveModel {
+        workspace_id: Set(workspace_id),
+        name: Set(name.clone()),
+        name_key: Set(key.clone()),
+        created_at: Set(now),
+        ..Default::default()
+    });
+    tag::Entity::insert_many(rows)
+        .on_conflict_do_nothing_on([tag::Column::WorkspaceId, tag::Column::NameKey])
+        .exec(conn)
+        .await?;
+    Ok(tag::Entity::find()
+        .filter(tag::Column::WorkspaceId.eq(workspace_id))
+        .filter(tag::Column::NameKey.is_in(wanted.into_keys()))
+        .all(conn)
+        .await?)
+}
+
+/// Existing tags named `names` (case-insensitive); unknown names are ignored.
+pub async fn find_tags(
+    conn: &impl ConnectionTrait,
+    workspace_id: i64,
+    names: &[String],
+) -> ServiceResult<Vec<tag::Model>> {
+    let keys: HashSet<String> = names.iter().map(|n| normalize_tag(n).map(|(_, key)| key)).collect::<Result<_, _>>()?;
+    if keys.is_empty() {
+        return Ok(Vec::new());
+    }
+    Ok(tag::Entity::find()
+        .filter(tag::Column::WorkspaceId.eq(workspace_id))
+        .filter(tag::Column::NameKey.is_in(keys))
+        .all(conn)
+        .await?)
+}
+
+/// The tags of each contact, by contact id, alphabetical.
+pub async fn tags_of_contacts(
+    conn: &impl ConnectionTrait,
+    workspace_id: i64,
+    contact_ids: &[i64],
+) -> ServiceResult<HashMap<i64, Vec<tag::Model>>> {
+    let rows = contact_tag::Entity::find()
+        .find_also_related(tag::Entity)
+        .filter(contact_tag::Column::ContactId.is_in(contact_ids.iter().copied()))
+        .filter(tag::Column::WorkspaceId.eq(workspace_id))
+        .order_by_asc(tag::Column::NameKey)
+        .all(conn)
+        .await?;
+    let mut by_contact: HashMap<i64, Vec<tag::Model>> = HashMap::new();
+    for (link, tag) in rows {
+        if let Some(tag) = tag {
+            by_contact.entry(link.contact_id).or_default().push(tag);
+        }
+    }
+    Ok(by_contact)
+}

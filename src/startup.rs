@@ -1,0 +1,97 @@
+//! Building and running the server.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use anyhow::Context;
+use tokio::net::TcpListener;
+
+use crate::app::{App, AppState};
+use crate::config::{DatabaseConfig, ServerConfig};
+use crate::events::EventBus;
+use crate::graphql;
+use crate::http::HttpState;
+
+/// Connects to the database, migrates it and builds the shared state.
+pub async fn prepare(database: &DatabaseConfig, config: ServerConfig) -> anyhow::Result<AppState> {
+    let db = crate::db::connect(database).await?;
+    crate::db::migrate(&db).await?;
+    Ok(AppState(Arc::new(App { db, events: EventBus::default(), config })))
+}
+
+/// A bound server, not yet serving. Binding `127.0.0.1:0` picks a free port (tests).
+pub struct Application {
+    listener: TcpListener,
+    router: axum::Router,
+    app: AppState,
+}
+
+impl Application {
+    pub async fn build(app: AppState) -> anyhow::Result<Self> {
+        // Install the metrics recorder before the first request is counted.
+        crate::metrics::handle();
+        let listener = TcpListener::bind(app.config.bind)
+            .await
+            .with_context(|| format!("could not listen on {}", app.config.bind))?;
+        let schema = graphql::build_schema(app.clone(), &app.config);
+        let router = crate::router::router(HttpState { app: app.clone(), schema });
+        Ok(Application { listener, router, app })
+    }
+
+    pub fn local_addr(&self) -> SocketAddr {
+        self.listener.local_addr().expect("a bound listener has an address")
+    }
+
+    /// Serves until `shutdown` completes, then lets requests in flight finish for at most
+    /// the configured grace period.
+    pub async fn run_until_stopped(self, shutdown: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
+        let grace = self.app.config.shutdown_grace();
+        let (stopping, mut stopped) = tokio::sync::watch::channel(false);
+        let signal = async move {
+            shutdown.await;
+            tracing::info!("shutting down: no new connections, finishing requests in flight");
+            let _ = stopping.send(true);
+        };
+        let server = axum::serve(self.listener, self.router).with_graceful_shutdown(signal);
+        let deadline = async move {
+            let _ = stopped.wait_for(|stopping| *stopping).await;
+            tokio::time::sleep(grace).await;
+        };
+        tokio::select! {
+            result = server => result.context("the HTTP server failed"),
+            () = deadline => {
+                tracing::warn!(grace_secs = grace.as_secs(), "requests still running after the grace period; stopping anyway");
+                Ok(())
+            }
+        }
+    }
+}
+
+/// Completes on SIGINT (Ctrl-C) or SIGTERM.
+pub async fn shutdown_signal() {
+    let interrupt = async {
+        if let Err(err) = tokio::signal::ctrl_c().await {
+            tracing::error!(error = %err, "cannot listen for Ctrl-C");
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(err) => {
+                tracing::error!(error = %err, "cannot listen for SIGTERM");
+                std::future::pending::<()>().await;
+            }
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = interrupt => tracing::info!("received SIGINT"),
+        () = terminate => tracing::info!("received SIGTERM"),
+    }
+}
