@@ -56,21 +56,26 @@ async fn serve(
     let app = startup::prepare(&database, server).await.context("could not prepare the database")?;
     tracing::info!(backend, "database ready");
     if let Some(created) = workspaces::ensure_first_workspace(&app.db, &workspace).await? {
-        println!();
-        println!("  Created workspace \"{}\" (id {}) and its owner.", created.workspace.name, created.workspace.id);
-        println!("  Owner API token (shown once, store it):");
-        println!();
-        println!("      {}", created.owner_token);
-        println!();
-        println!("  Send it as the header  Authorization: Bearer <token>");
-        println!("  Lost it? `pregon token create --role OWNER` makes another.");
+        banner(&format!(
+            "\n  Created workspace \"{}\" (id {}) and its owner.\n  Owner API token (shown once, store it):\n\n      {}\n\n  \
+             Send it as the header  Authorization: Bearer <token>\n  Lost it? `pregon token create --role OWNER` makes another.",
+            created.workspace.name, created.workspace.id, created.owner_token
+        ));
     }
     let application = Application::build(app).await?;
     let address = application.local_addr();
-    println!();
-    println!("  Pregón is serving GraphQL at http://{address}/graphql");
-    println!("  GraphiQL explorer:            http://{address}/");
-    println!();
+    banner(&format!(
+        "\n  Pregón is serving GraphQL at http://{address}/graphql\n  GraphiQL explorer:            http://{address}/\n"
+    ));
     tracing::info!(%address, "listening");
     application.run_until_stopped(startup::shutdown_signal()).await
+}
+
+/// Writes the start-up banner to stdout. A closed stdout (a pipe whose reader went away)
+/// must not bring the server down, so write errors are ignored.
+fn banner(text: &str) {
+    use std::io::Write;
+    let mut stdout = std::io::stdout().lock();
+    let _ = writeln!(stdout, "{text}");
+    let _ = stdout.flush();
 }

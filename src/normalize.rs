@@ -14,6 +14,11 @@ pub fn phone(input: &str, default_country: Option<&str>) -> Result<String, Strin
     if trimmed.is_empty() {
         return Err("The phone number is empty.".into());
     }
+    if !trimmed.chars().any(|c| c.is_ascii_digit()) {
+        return Err(format!(
+            "'{trimmed}' is not a valid phone number. Write it in international format, e.g. +593991234567."
+        ));
+    }
     let region = default_country.and_then(|c| country::Id::from_str(c).ok());
     if !trimmed.starts_with('+') && !trimmed.starts_with("00") && region.is_none() {
         return Err(format!(

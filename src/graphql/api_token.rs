@@ -95,7 +95,11 @@ pub struct ApiTokenMutation;
 #[Object]
 impl ApiTokenMutation {
     /// Creates an API token and returns its secret, once. OWNER or ADMIN.
-    async fn create_api_token(&self, ctx: &Context<'_>, input: CreateApiTokenInput) -> ApiResult<CreatedApiToken> {
+    async fn create_api_token(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "The token to create.")] input: CreateApiTokenInput,
+    ) -> ApiResult<CreatedApiToken> {
         let user_id = input.user_id.map(|id| parse_id(&id, "userId", "user")).transpose()?;
         let new = api_tokens::NewApiToken { name: input.name, user_id, role: input.role.map(Into::into) };
         let (model, token) = api_tokens::create_api_token(ctx.app(), ctx.scope()?, new).await?;

@@ -264,7 +264,11 @@ pub struct ChannelMutation;
 #[Object]
 impl ChannelMutation {
     /// Connects a channel. OWNER or ADMIN.
-    async fn create_channel(&self, ctx: &Context<'_>, input: CreateChannelInput) -> ApiResult<Channel> {
+    async fn create_channel(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "The channel to connect.")] input: CreateChannelInput,
+    ) -> ApiResult<Channel> {
         let new = channels::NewChannel {
             name: input.name,
             kind: input.kind.into(),
@@ -281,7 +285,7 @@ impl ChannelMutation {
         &self,
         ctx: &Context<'_>,
         #[graphql(desc = "The channel's id.")] id: ID,
-        input: UpdateChannelInput,
+        #[graphql(desc = "The changes.")] input: UpdateChannelInput,
     ) -> ApiResult<Channel> {
         let id = parse_id(&id, "id", "channel")?;
         let changes = channels::ChannelChanges {

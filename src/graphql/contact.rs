@@ -284,7 +284,11 @@ pub struct ContactMutation;
 #[Object]
 impl ContactMutation {
     /// Creates a contact.
-    async fn create_contact(&self, ctx: &Context<'_>, input: CreateContactInput) -> ApiResult<Contact> {
+    async fn create_contact(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "The contact to create.")] input: CreateContactInput,
+    ) -> ApiResult<Contact> {
         let identifiers = input
             .identifiers
             .into_iter()
@@ -308,7 +312,7 @@ impl ContactMutation {
         &self,
         ctx: &Context<'_>,
         #[graphql(desc = "The contact's id.")] id: ID,
-        input: UpdateContactInput,
+        #[graphql(desc = "The changes.")] input: UpdateContactInput,
     ) -> ApiResult<Contact> {
         let id = parse_id(&id, "id", "contact")?;
         let changes = contacts::ContactChanges {
@@ -357,7 +361,7 @@ impl ContactMutation {
         &self,
         ctx: &Context<'_>,
         #[graphql(desc = "The contact's id.")] contact_id: ID,
-        input: ContactIdentifierInput,
+        #[graphql(desc = "The channel and the identifier.")] input: ContactIdentifierInput,
     ) -> ApiResult<Contact> {
         let contact_id = parse_id(&contact_id, "contactId", "contact")?;
         let channel_id = parse_id(&input.channel_id, "channelId", "channel")?;

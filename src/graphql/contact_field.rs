@@ -70,7 +70,11 @@ pub struct ContactFieldMutation;
 #[Object]
 impl ContactFieldMutation {
     /// Defines a custom contact field. OWNER or ADMIN.
-    async fn create_contact_field(&self, ctx: &Context<'_>, input: CreateContactFieldInput) -> ApiResult<ContactField> {
+    async fn create_contact_field(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "The field to define.")] input: CreateContactFieldInput,
+    ) -> ApiResult<ContactField> {
         let field = contact_fields::create_contact_field(
             ctx.app(),
             ctx.scope()?,

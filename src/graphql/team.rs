@@ -70,7 +70,11 @@ pub struct TeamMutation;
 #[Object]
 impl TeamMutation {
     /// Creates a team. OWNER or ADMIN.
-    async fn create_team(&self, ctx: &Context<'_>, input: CreateTeamInput) -> ApiResult<Team> {
+    async fn create_team(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "The team to create.")] input: CreateTeamInput,
+    ) -> ApiResult<Team> {
         let members = parse_ids(&input.member_ids, "memberIds", "user")?;
         Ok(Team(teams::create_team(ctx.app(), ctx.scope()?, &input.name, &members).await?))
     }

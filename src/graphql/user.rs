@@ -93,7 +93,11 @@ pub struct UserMutation;
 #[Object]
 impl UserMutation {
     /// Adds a user. OWNER or ADMIN.
-    async fn create_user(&self, ctx: &Context<'_>, input: CreateUserInput) -> ApiResult<User> {
+    async fn create_user(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "The user to add.")] input: CreateUserInput,
+    ) -> ApiResult<User> {
         let new = users::NewUser { name: input.name, email: input.email, role: input.role.into() };
         Ok(User(users::create_user(ctx.app(), ctx.scope()?, new).await?))
     }
@@ -103,7 +107,7 @@ impl UserMutation {
         &self,
         ctx: &Context<'_>,
         #[graphql(desc = "The user's id.")] id: ID,
-        input: UpdateUserInput,
+        #[graphql(desc = "The changes.")] input: UpdateUserInput,
     ) -> ApiResult<User> {
         let id = parse_id(&id, "id", "user")?;
         let changes = users::UserChanges { name: input.name, email: input.email, role: input.role.map(Into::into) };

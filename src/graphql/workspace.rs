@@ -120,7 +120,11 @@ pub struct WorkspaceMutation;
 #[Object]
 impl WorkspaceMutation {
     /// Changes the workspace's name, time zone or default country. OWNER or ADMIN.
-    async fn update_workspace(&self, ctx: &Context<'_>, input: UpdateWorkspaceInput) -> ApiResult<Workspace> {
+    async fn update_workspace(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "The changes.")] input: UpdateWorkspaceInput,
+    ) -> ApiResult<Workspace> {
         let changes = workspaces::WorkspaceChanges {
             name: input.name,
             time_zone: input.time_zone,

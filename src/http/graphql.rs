@@ -125,6 +125,12 @@ pub async fn post(State(state): State<HttpState>, headers: HeaderMap, body: Body
         serde_json::from_slice::<async_graphql::Request>(&bytes).map_err(|err| err.to_string())
     };
     match request {
+        Ok(request) if request.query.trim().is_empty() => request_error(
+            StatusCode::BAD_REQUEST,
+            media,
+            ErrorCode::BadUserInput,
+            "The body has no \"query\". Send {\"query\": \"…\", \"variables\": {…}}.",
+        ),
         Ok(request) => execute(&state, &headers, request, media).await,
         Err(err) => request_error(
             StatusCode::BAD_REQUEST,

@@ -199,7 +199,7 @@ fn needs_base_url(kind: ChannelKind) -> bool {
 fn check_credentials(caps: &Capabilities, credentials: Map<String, Value>) -> ServiceResult<Map<String, Value>> {
     let expected = || {
         let mut keys: Vec<&str> = caps.required_credentials.to_vec();
-        keys.extend(caps.optional_credentials.iter().map(|k| *k));
+        keys.extend(caps.optional_credentials.iter().copied());
         if keys.is_empty() { "none".to_owned() } else { keys.join(", ") }
     };
     for (key, value) in &credentials {

@@ -1,0 +1,202 @@
+//! `TestApp`: the real server on port 0 with a fresh database, and a client for it.
+//!
+//! SQLite by default (a temporary file per test). With `PREGON_TEST_DATABASE_URL` set, each
+//! test gets a fresh PostgreSQL schema in that database, dropped when the test ends.
+
+use pregon::app::AppState;
+use pregon::config::{DatabaseConfig, ServerConfig, WorkspaceDefaults};
+use pregon::services::{api_tokens, workspaces};
+use pregon::startup::{self, Application};
+use sea_orm::ConnectionTrait;
+use serde_json::{Value, json};
+
+pub use entity::Role;
+
+/// A running server.
+pub struct TestApp {
+    pub address: String,
+    pub app: AppState,
+    /// The first workspace's owner token.
+    pub token: String,
+    pub workspace_id: i64,
+    pub client: reqwest::Client,
+    /// Dropped with the app: removes the test's database.
+    _database: TestDatabase,
+    shutdown: Option<tokio::sync::oneshot::Sender<()>>,
+}
+
+/// Where a test's data lives; removed on drop.
+pub enum TestDatabase {
+    Sqlite { url: String, _dir: tempfile::TempDir },
+    Postgres { url: String, admin_url: String, schema: String },
+}
+
+impl TestDatabase {
+    pub async fn create() -> TestDatabase {
+        match std::env::var("PREGON_TEST_DATABASE_URL") {
+            Ok(admin_url) if !admin_url.is_empty() => {
+                let schema = format!("t_{}", random_suffix());
+                let admin =
+                    sea_orm::Database::connect(&admin_url).await.expect("PREGON_TEST_DATABASE_URL is reachable");
+                admin.execute_unprepared(&format!("CREATE SCHEMA {schema}")).await.expect("create test schema");
+                admin.close().await.ok();
+                let separator = if admin_url.contains('?') { '&' } else { '?' };
+                let url = format!("{admin_url}{separator}options[search_path]={schema}");
+                TestDatabase::Postgres { url, admin_url, schema }
+            }
+            _ => {
+                let dir = tempfile::tempdir().expect("temporary directory");
+                let url = format!("sqlite://{}?mode=rwc", dir.path().join("pregon.db").display());
+                TestDatabase::Sqlite { url, _dir: dir }
+            }
+        }
+    }
+
+    pub fn url(&self) -> &str {
+        match self {
+            TestDatabase::Sqlite { url, .. } | TestDatabase::Postgres { url, .. } => url,
+        }
+    }
+
+    pub fn config(&self) -> DatabaseConfig {
+        DatabaseConfig { url: self.url().to_owned().into(), max_connections: 5 }
+    }
+}
+
+impl Drop for TestDatabase {
+    fn drop(&mut self) {
+        if let TestDatabase::Postgres { admin_url, schema, .. } = self {
+            let (admin_url, schema) = (admin_url.clone(), schema.clone());
+            // Drop runs outside async code: clean up on a thread with its own runtime.
+            let _ = std::thread::spawn(move || {
+                let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
+                runtime.block_on(async {
+                    if let Ok(admin) = sea_orm::Database::connect(&admin_url).await {
+                        let _ = admin.execute_unprepared(&format!("DROP SCHEMA IF EXISTS {schema} CASCADE")).await;
+                        let _ = admin.close().await;
+                    }
+                });
+            })
+            .join();
+        }
+    }
+}
+
+pub fn random_suffix() -> String {
+    use rand::Rng;
+    let mut rng = rand::rng();
+    (0..12).map(|_| char::from(b'a' + rng.random_range(0..26u8))).collect()
+}
+
+impl TestApp {
+    pub async fn spawn() -> TestApp {
+        Self::spawn_with(ServerConfig::default()).await
+    }
+
+    pub async fn spawn_with(mut config: ServerConfig) -> TestApp {
+        config.bind = "127.0.0.1:0".parse().unwrap();
+        let database = TestDatabase::create().await;
+        let app = startup::prepare(&database.config(), config).await.expect("database prepared");
+        let created = workspaces::create_workspace(&app.db, &WorkspaceDefaults::default()).await.expect("workspace");
+        let application = Application::build(app.clone()).await.expect("server built");
+        let address = format!("http://{}", application.local_addr());
+        let (shutdown, stopped) = tokio::sync::oneshot::channel::<()>();
+        tokio::spawn(application.run_until_stopped(async {
+            let _ = stopped.await;
+        }));
+        TestApp {
+            address,
+            app,
+            token: created.owner_token,
+            workspace_id: created.workspace.id,
+            client: reqwest::Client::new(),
+            _database: database,
+            shutdown: Some(shutdown),
+        }
+    }
+
+    /// Asks the server to stop, as SIGTERM would.
+    pub fn stop(&mut self) {
+        if let Some(shutdown) = self.shutdown.take() {
+            let _ = shutdown.send(());
+        }
+    }
+
+    /// A GraphQL request as the workspace owner; the whole response body.
+    pub async fn gql(&self, query: &str, variables: Value) -> Value {
+        self.gql_as(Some(&self.token), query, variables).await
+    }
+
+    /// A GraphQL request with `token` (or none); the whole response body.
+    pub async fn gql_as(&self, token: Option<&str>, query: &str, variables: Value) -> Value {
+        let mut request = self.client.post(format!("{}/graphql", self.address)).json(&json!({
+            "query": query,
+            "variables": variables,
+        }));
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        let response = request.send().await.expect("request sent");
+        response.json().await.expect("JSON body")
+    }
+
+    /// `data` of a request that must succeed.
+    pub async fn ok(&self, query: &str, variables: Value) -> Value {
+        let body = self.gql(query, variables).await;
+        assert!(body.get("errors").is_none(), "unexpected errors: {body:#}");
+        body["data"].clone()
+    }
+
+    /// An API token of `role` in the first workspace.
+    pub async fn token_for(&self, role: Role) -> String {
+        let (_, token) = api_tokens::create_cli_token(&self.app.db, Some(self.workspace_id), role, "test token")
+            .await
+            .expect("token created");
+        token
+    }
+
+    /// A second workspace on the same server, and its owner's token.
+    pub async fn other_workspace(&self) -> (i64, String) {
+        let settings = WorkspaceDefaults { name: "Other business".into(), ..WorkspaceDefaults::default() };
+        let created = workspaces::create_workspace(&self.app.db, &settings).await.expect("workspace");
+        (created.workspace.id, created.owner_token)
+    }
+
+    /// Creates a contact as the owner and returns its id.
+    pub async fn contact(&self, input: Value) -> String {
+        let data = self
+            .ok(
+                "mutation($input: CreateContactInput!) { createContact(input: $input) { id } }",
+                json!({ "input": input }),
+            )
+            .await;
+        data["createContact"]["id"].as_str().expect("contact id").to_owned()
+    }
+
+    /// Creates a channel as the owner and returns its id.
+    pub async fn channel(&self, input: Value) -> String {
+        let data = self
+            .ok(
+                "mutation($input: CreateChannelInput!) { createChannel(input: $input) { id } }",
+                json!({ "input": input }),
+            )
+            .await;
+        data["createChannel"]["id"].as_str().expect("channel id").to_owned()
+    }
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+/// The `extensions.code` of the first error.
+pub fn error_code(body: &Value) -> &str {
+    body["errors"][0]["extensions"]["code"].as_str().unwrap_or_else(|| panic!("no error code in {body:#}"))
+}
+
+/// The message of the first error.
+pub fn error_message(body: &Value) -> &str {
+    body["errors"][0]["message"].as_str().unwrap_or_else(|| panic!("no error message in {body:#}"))
+}

@@ -1,0 +1,14 @@
+//! Integration tests: the real server over HTTP and WebSocket, on SQLite, or on PostgreSQL
+//! when `PREGON_TEST_DATABASE_URL` is set. One test binary keeps linking fast.
+
+mod auth;
+mod binary;
+mod channels;
+mod contacts;
+mod errors;
+mod graphql_http;
+mod helpers;
+mod schema;
+mod subscriptions;
+mod tenancy;
+mod users;
