@@ -238,8 +238,9 @@ pub async fn tag_contacts(
     if tag_names.is_empty() {
         return Err(ServiceError::bad_input("tags", "Give at least one tag."));
     }
+    let ids: Vec<i64> = contacts.iter().map(|c| c.id).collect();
     let txn = app.db.begin().await?;
-    add_tags(&txn, scope, contact_ids, tag_names).await?;
+    add_tags(&txn, scope, &ids, tag_names).await?;
     txn.commit().await?;
     for contact in &contacts {
         publish(app, scope, contact.id, ChangeAction::Updated);

@@ -23,6 +23,15 @@ async fn connect(app: &TestApp, protocol: &str) -> Socket {
     socket
 }
 
+/// Connects with `protocol` and authenticates with `token`; asserts the acknowledgement.
+async fn connect_as(app: &TestApp, protocol: &str, token: &str) -> Socket {
+    let mut socket = connect(app, protocol).await;
+    send(&mut socket, json!({ "type": "connection_init", "payload": { "authorization": format!("Bearer {token}") } }))
+        .await;
+    assert_eq!(next_json(&mut socket).await.unwrap()["type"], "connection_ack");
+    socket
+}
+
 async fn send(socket: &mut Socket, message: Value) {
     socket.send(Message::Text(message.to_string().into())).await.unwrap();
 }
@@ -62,13 +71,7 @@ async fn create_until_seen(app: &TestApp, socket: &mut Socket, data_type: &str) 
 #[tokio::test]
 async fn a_subscription_over_graphql_transport_ws_authenticates_in_connection_init() {
     let app = TestApp::spawn().await;
-    let mut socket = connect(&app, "graphql-transport-ws").await;
-    send(
-        &mut socket,
-        json!({ "type": "connection_init", "payload": { "authorization": format!("Bearer {}", app.token) } }),
-    )
-    .await;
-    assert_eq!(next_json(&mut socket).await.unwrap()["type"], "connection_ack");
+    let mut socket = connect_as(&app, "graphql-transport-ws", &app.token).await;
     send(
         &mut socket,
         json!({ "id": "1", "type": "subscribe", "payload": { "query": "subscription { contactChanged { action contactId contact { firstName } } }" } }),
@@ -93,13 +96,7 @@ async fn a_subscription_over_graphql_transport_ws_authenticates_in_connection_in
 #[tokio::test]
 async fn the_legacy_graphql_ws_protocol_works_too() {
     let app = TestApp::spawn().await;
-    let mut socket = connect(&app, "graphql-ws").await;
-    send(
-        &mut socket,
-        json!({ "type": "connection_init", "payload": { "authorization": format!("Bearer {}", app.token) } }),
-    )
-    .await;
-    assert_eq!(next_json(&mut socket).await.unwrap()["type"], "connection_ack");
+    let mut socket = connect_as(&app, "graphql-ws", &app.token).await;
     send(
         &mut socket,
         json!({ "id": "1", "type": "start", "payload": { "query": "subscription { contactChanged { action } }" } }),
@@ -123,10 +120,7 @@ async fn a_connection_without_a_valid_token_is_refused() {
 async fn a_subscriber_sees_only_its_own_workspace() {
     let app = TestApp::spawn().await;
     let (_, other) = app.other_workspace().await;
-    let mut socket = connect(&app, "graphql-transport-ws").await;
-    send(&mut socket, json!({ "type": "connection_init", "payload": { "authorization": format!("Bearer {other}") } }))
-        .await;
-    assert_eq!(next_json(&mut socket).await.unwrap()["type"], "connection_ack");
+    let mut socket = connect_as(&app, "graphql-transport-ws", &other).await;
     send(&mut socket, json!({ "id": "1", "type": "subscribe", "payload": { "query": "subscription { contactChanged { contactId } }" } })).await;
     tokio::time::sleep(Duration::from_millis(300)).await;
     for i in 0..5 {
