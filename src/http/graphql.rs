@@ -2,7 +2,8 @@
 //!
 //! - Requests: `POST` with `application/json` (or a GraphQL multipart upload); `GET` with
 //!   `query`, `variables` and `operationName` in the query string, for queries only (a
-//!   mutation over `GET` is 405). Other content types are 415; bodies over the limit are 413.
+//!   mutation over `GET` is 405). Other content types are 415; bodies over the limit are 413;
+//!   a subscription is 400 and points to `/graphql/ws`.
 //! - Responses: `application/graphql-response+json` when the client accepts it, else
 //!   `application/json`; 406 when it accepts neither. With `application/graphql-response+json`
 //!   a request that fails before execution (unparsable, invalid) is 400 and has no `data`;
@@ -187,6 +188,15 @@ async fn execute(
     request: async_graphql::Request,
     media: MediaType,
 ) -> Response {
+    // Parsing twice costs little, and only documents that mention subscriptions pay it.
+    if request.query.contains("subscription") && operation_type(&request) == Some(OperationType::Subscription) {
+        return request_error(
+            StatusCode::BAD_REQUEST,
+            media,
+            ErrorCode::BadUserInput,
+            "Subscriptions are served over WebSocket at /graphql/ws (graphql-transport-ws or graphql-ws).",
+        );
+    }
     let authorization = headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok());
     let scope = match auth::authenticate(&state.app.db, authorization).await {
         Ok(scope) => scope,

@@ -115,6 +115,16 @@ async fn get_runs_queries_and_refuses_mutations() {
 }
 
 #[tokio::test]
+async fn a_subscription_over_http_is_pointed_to_the_websocket_endpoint() {
+    let app = TestApp::spawn().await;
+    let body = json!({ "query": "subscription { contactChanged { action } }" }).to_string();
+    let response = post(&app, Some(GRAPHQL_RESPONSE), "application/json", body).await;
+    assert_eq!(response.status(), 400);
+    let json: Value = response.json().await.unwrap();
+    assert!(json["errors"][0]["message"].as_str().unwrap().contains("/graphql/ws"), "{json:#}");
+}
+
+#[tokio::test]
 async fn health_readiness_metrics_and_graphiql_answer() {
     let app = TestApp::spawn().await;
     app.ok("{ viewer { role } }", json!({})).await;
