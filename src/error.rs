@@ -15,6 +15,8 @@
 use async_graphql::ErrorExtensions;
 use sea_orm::{DbErr, SqlErr};
 
+use crate::catalogue::Reason;
+
 /// The `extensions.code` values clients rely on (DESIGN.md, API contract).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ErrorCode {
@@ -57,6 +59,9 @@ pub enum ServiceError {
     Conflict(String),
     #[error("{0}")]
     LimitReached(String),
+    /// One of the seeds' reasons, with its fixed wording (see `catalogue`).
+    #[error("{}", .0.english())]
+    Catalogued(Reason),
     /// Anything unexpected. The text is for logs only.
     #[error("internal error: {0}")]
     Internal(#[source] anyhow::Error),
@@ -85,8 +90,19 @@ impl ServiceError {
             ServiceError::BadInput { .. } => ErrorCode::BadUserInput,
             ServiceError::Conflict(_) => ErrorCode::Conflict,
             ServiceError::LimitReached(_) => ErrorCode::LimitReached,
+            ServiceError::Catalogued(reason) => reason_code(*reason),
             ServiceError::Internal(_) => ErrorCode::Internal,
         }
+    }
+}
+
+/// The code an error with a catalogued reason carries.
+fn reason_code(reason: Reason) -> ErrorCode {
+    match reason {
+        Reason::SegmentNotFound | Reason::BroadcastSegmentNotFound => ErrorCode::NotFound,
+        Reason::SegmentLimitReached | Reason::BroadcastPlanLimitExceeded => ErrorCode::LimitReached,
+        Reason::SegmentNameNotUnique => ErrorCode::Conflict,
+        Reason::BroadcastNoContacts => ErrorCode::BadUserInput,
     }
 }
 
@@ -117,6 +133,8 @@ pub struct ApiError {
     code: ErrorCode,
     message: String,
     field: Option<String>,
+    /// A catalogued reason: sent as `extensions.reason`; the HTTP layer localises the message.
+    reason: Option<Reason>,
     /// For `Internal` only: logged when the error is converted, never sent.
     cause: Option<std::sync::Arc<anyhow::Error>>,
 }
@@ -125,7 +143,7 @@ pub type ApiResult<T> = Result<T, ApiError>;
 
 impl ApiError {
     pub fn new(code: ErrorCode, message: impl Into<String>) -> Self {
-        ApiError { code, message: message.into(), field: None, cause: None }
+        ApiError { code, message: message.into(), field: None, reason: None, cause: None }
     }
 
     pub fn bad_input(field: &str, message: impl Into<String>) -> Self {
@@ -148,6 +166,9 @@ impl From<ServiceError> for ApiError {
                 ApiError { cause: Some(std::sync::Arc::new(cause)), ..ApiError::new(code, "Internal error") }
             }
             ServiceError::BadInput { field, message } => ApiError { field, ..ApiError::new(code, message) },
+            ServiceError::Catalogued(reason) => {
+                ApiError { reason: Some(reason), ..ApiError::new(code, reason.english()) }
+            }
             other => ApiError::new(code, other.to_string()),
         }
     }
@@ -169,6 +190,9 @@ impl From<ApiError> for async_graphql::Error {
             ext.set("code", err.code.as_str());
             if let Some(field) = &err.field {
                 ext.set("field", field.as_str());
+            }
+            if let Some(reason) = err.reason {
+                ext.set("reason", reason.key());
             }
         })
     }

@@ -10,6 +10,7 @@ pub mod enums;
 pub mod extensions;
 pub mod loaders;
 pub mod scalars;
+pub mod segment;
 pub mod tag;
 pub mod team;
 pub mod user;
@@ -31,6 +32,7 @@ pub struct Query(
     contact_field::ContactFieldQuery,
     tag::TagQuery,
     contact::ContactQuery,
+    segment::SegmentQuery,
 );
 
 /// Everything that can be changed.
@@ -43,6 +45,7 @@ pub struct Mutation(
     channel::ChannelMutation,
     contact_field::ContactFieldMutation,
     contact::ContactMutation,
+    segment::SegmentMutation,
 );
 
 /// Live updates, over WebSocket at /graphql/ws.

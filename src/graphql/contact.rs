@@ -15,6 +15,7 @@ use crate::graphql::channel::Channel;
 use crate::graphql::context::{ContextExt, cursor, page_size, parse_id, parse_ids};
 use crate::graphql::loaders::{self, IdentifiersOfContact, LiveChannelById, TagsOfContact};
 use crate::graphql::scalars::JsonObject;
+use crate::graphql::segment::SegmentFilterInput;
 use crate::graphql::tag::Tag;
 use crate::graphql::workspace::maybe;
 use crate::services::contacts::{self, ContactFilter, DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE};
@@ -192,6 +193,19 @@ impl ContactConnection {
     }
 }
 
+/// One page of the contacts matching `filter`.
+pub async fn contact_page(
+    ctx: &Context<'_>,
+    filter: ContactFilter,
+    first: Option<i32>,
+    after: Option<String>,
+) -> ApiResult<ContactConnection> {
+    let first = page_size(first, DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE)?;
+    let after = after.as_deref().map(cursor::decode).transpose()?;
+    let page = contacts::list_contacts(ctx.app(), ctx.scope()?, &filter, after, first).await?;
+    Ok(ContactConnection { page, filter })
+}
+
 #[derive(Default)]
 pub struct ContactQuery;
 
@@ -208,12 +222,10 @@ impl ContactQuery {
             String,
         >,
         #[graphql(desc = "Only contacts with this tag (any case).")] tag: Option<String>,
+        #[graphql(desc = "Only contacts matching this segment filter.")] filter: Option<SegmentFilterInput>,
     ) -> ApiResult<ContactConnection> {
-        let first = page_size(first, DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE)?;
-        let after = after.as_deref().map(cursor::decode).transpose()?;
-        let filter = ContactFilter { search, tag };
-        let page = contacts::list_contacts(ctx.app(), ctx.scope()?, &filter, after, first).await?;
-        Ok(ContactConnection { page, filter })
+        let filter = ContactFilter { search, tag, filter: filter.map(Into::into) };
+        contact_page(ctx, filter, first, after).await
     }
 
     /// One contact; null when there is none with this id in the workspace.

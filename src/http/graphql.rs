@@ -9,6 +9,7 @@
 //!   a request that fails before execution (unparsable, invalid) is 400 and has no `data`;
 //!   with `application/json` it is 200, as the specification asks for legacy clients.
 //! - A token that is malformed, unknown or revoked is 401.
+//! - Errors with a catalogued `extensions.reason` speak Spanish when `Accept-Language` asks.
 //! - Every error carries `extensions.code`; errors raised by parsing, validation or input
 //!   coercion (which async-graphql leaves without one) get `BAD_USER_INPUT`.
 
@@ -21,6 +22,7 @@ use axum::response::{IntoResponse, Response};
 use serde_json::json;
 
 use crate::auth::{self, AuthError};
+use crate::catalogue::{Locale, Reason};
 use crate::error::ErrorCode;
 use crate::graphql::extensions::ExecutionMarker;
 use crate::graphql::loaders;
@@ -217,8 +219,14 @@ async fn execute(
         request = request.data(loaders::loaders(state.app.clone(), scope.workspace_id)).data(scope);
     }
     let mut response = state.schema.execute(request).await;
+    let locale = Locale::from_accept_language(headers.get(header::ACCEPT_LANGUAGE).and_then(|v| v.to_str().ok()));
     for error in &mut response.errors {
         let extensions = error.extensions.get_or_insert_with(Default::default);
+        if let Some(async_graphql::Value::String(key)) = extensions.get("reason")
+            && let Some(reason) = Reason::from_key(key)
+        {
+            error.message = reason.message(locale).to_owned();
+        }
         if extensions.get("code").is_none() {
             extensions.set("code", ErrorCode::BadUserInput.as_str());
             metrics::counter!("pregon_graphql_errors_total", "code" => ErrorCode::BadUserInput.as_str()).increment(1);

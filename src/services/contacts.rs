@@ -21,7 +21,7 @@ use crate::channels::capabilities;
 use crate::error::{ServiceError, ServiceResult};
 use crate::events::{ChangeAction, Event};
 use crate::normalize;
-use crate::services::{Page, channels, contact_fields, field_error, into_page, tags};
+use crate::services::{Page, channels, contact_fields, field_error, into_page, segments, tags};
 
 /// Contacts per page when the caller does not say, and at most.
 pub const DEFAULT_PAGE_SIZE: u64 = 20;
@@ -36,6 +36,8 @@ pub struct ContactFilter {
     pub search: Option<String>,
     /// Only contacts with this tag.
     pub tag: Option<String>,
+    /// Only contacts matching this segment filter.
+    pub filter: Option<segments::Filter>,
 }
 
 pub async fn find_contact(app: &App, scope: &Scope, id: i64) -> ServiceResult<Option<contact::Model>> {
@@ -85,6 +87,9 @@ async fn filter_condition(app: &App, scope: &Scope, filter: &ContactFilter) -> S
             .and_where(contact_tag::Column::TagId.eq(tag.id))
             .to_owned();
         condition = condition.add(contact::Column::Id.in_subquery(tagged));
+    }
+    if let Some(filter) = &filter.filter {
+        condition = condition.add(segments::filter::compile(&app.db, scope, filter).await?);
     }
     Ok(Some(condition))
 }

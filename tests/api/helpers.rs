@@ -140,6 +140,19 @@ impl TestApp {
         response.json().await.expect("JSON body")
     }
 
+    /// A GraphQL request as the owner with extra headers; the whole response body.
+    pub async fn gql_with_headers(&self, headers: &[(&str, &str)], query: &str, variables: Value) -> Value {
+        let mut request = self
+            .client
+            .post(format!("{}/graphql", self.address))
+            .bearer_auth(&self.token)
+            .json(&json!({ "query": query, "variables": variables }));
+        for (name, value) in headers {
+            request = request.header(*name, *value);
+        }
+        request.send().await.expect("request sent").json().await.expect("JSON body")
+    }
+
     /// `data` of a request that must succeed.
     pub async fn ok(&self, query: &str, variables: Value) -> Value {
         let body = self.gql(query, variables).await;

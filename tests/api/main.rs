@@ -9,6 +9,7 @@ mod errors;
 mod graphql_http;
 mod helpers;
 mod schema;
+mod segments;
 mod subscriptions;
 mod tenancy;
 mod users;
