@@ -53,6 +53,8 @@ async fn serve(
     workspace: crate::config::WorkspaceDefaults,
 ) -> anyhow::Result<()> {
     let backend = if database.is_postgres() { "PostgreSQL" } else { "SQLite" };
+    // Listen for SIGTERM/SIGINT from the start, so that a signal at any moment is graceful.
+    let shutdown = startup::shutdown_signal();
     let app = startup::prepare(&database, server).await.context("could not prepare the database")?;
     tracing::info!(backend, "database ready");
     if let Some(created) = workspaces::ensure_first_workspace(&app.db, &workspace).await? {
@@ -68,7 +70,7 @@ async fn serve(
         "\n  Pregón is serving GraphQL at http://{address}/graphql\n  GraphiQL explorer:            http://{address}/\n"
     ));
     tracing::info!(%address, "listening");
-    application.run_until_stopped(startup::shutdown_signal()).await
+    application.run_until_stopped(shutdown).await
 }
 
 /// Writes the start-up banner to stdout. A closed stdout (a pipe whose reader went away)
