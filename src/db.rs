@@ -51,3 +51,40 @@ pub async fn connect(config: &DatabaseConfig) -> anyhow::Result<DatabaseConnecti
 pub async fn migrate(db: &DatabaseConnection) -> anyhow::Result<()> {
     Migrator::up(db, None).await.context("database migration failed")
 }
+
+/// A statement written once with `?` placeholders, numbered `$1, $2…` for PostgreSQL.
+/// For the few set-based statements sea-query does not express; the SQL must not contain a
+/// literal `?` (nor PostgreSQL's `?` JSON operator).
+pub fn portable(backend: sea_orm::DbBackend, sql: &str, values: Vec<sea_orm::Value>) -> sea_orm::Statement {
+    let sql = match backend {
+        sea_orm::DbBackend::Postgres => {
+            let mut numbered = String::with_capacity(sql.len() + 16);
+            let mut n = 0;
+            for c in sql.chars() {
+                if c == '?' {
+                    n += 1;
+                    numbered.push_str(&format!("${n}"));
+                } else {
+                    numbered.push(c);
+                }
+            }
+            numbered
+        }
+        _ => sql.to_owned(),
+    };
+    sea_orm::Statement::from_sql_and_values(backend, sql, values)
+}
+
+#[cfg(test)]
+mod tests {
+    use sea_orm::DbBackend;
+
+    #[test]
+    fn placeholders_are_numbered_for_postgres_only() {
+        let values = vec![1.into(), 2.into()];
+        let pg = super::portable(DbBackend::Postgres, "SELECT ? + ?", values.clone());
+        assert_eq!(pg.sql, "SELECT $1 + $2");
+        let sqlite = super::portable(DbBackend::Sqlite, "SELECT ? + ?", values);
+        assert_eq!(sqlite.sql, "SELECT ? + ?");
+    }
+}

@@ -6,6 +6,7 @@ pub mod channel;
 pub mod contact;
 pub mod contact_field;
 pub mod context;
+pub mod duplicate;
 pub mod enums;
 pub mod extensions;
 pub mod loaders;
@@ -33,6 +34,7 @@ pub struct Query(
     tag::TagQuery,
     contact::ContactQuery,
     segment::SegmentQuery,
+    duplicate::DuplicateQuery,
 );
 
 /// Everything that can be changed.
@@ -46,6 +48,7 @@ pub struct Mutation(
     contact_field::ContactFieldMutation,
     contact::ContactMutation,
     segment::SegmentMutation,
+    duplicate::DuplicateMutation,
 );
 
 /// Live updates, over WebSocket at /graphql/ws.

@@ -8,6 +8,7 @@ pub mod api_tokens;
 pub mod channels;
 pub mod contact_fields;
 pub mod contacts;
+pub mod duplicates;
 pub mod segments;
 pub mod tags;
 pub mod teams;

@@ -44,6 +44,23 @@ pub mod cursor {
         base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(format!("id:{id}"))
     }
 
+    /// A cursor over pairs of ids.
+    pub fn encode_pair(first: i64, second: i64) -> String {
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(format!("pair:{first}:{second}"))
+    }
+
+    pub fn decode_pair(cursor: &str) -> ApiResult<(i64, i64)> {
+        base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(cursor)
+            .ok()
+            .and_then(|bytes| String::from_utf8(bytes).ok())
+            .and_then(|text| {
+                let (first, second) = text.strip_prefix("pair:")?.split_once(':')?;
+                Some((first.parse().ok()?, second.parse().ok()?))
+            })
+            .ok_or_else(|| ApiError::bad_input("after", "This cursor is not one Pregón gave out; pass an endCursor."))
+    }
+
     pub fn decode(cursor: &str) -> ApiResult<i64> {
         base64::engine::general_purpose::URL_SAFE_NO_PAD
             .decode(cursor)

@@ -58,6 +58,8 @@ pub struct MembersOfTeam(pub i64);
 pub struct TeamsOfUser(pub i64);
 #[derive(Clone, Copy, PartialEq, Eq, Hash)]
 pub struct LiveChannelById(pub i64);
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+pub struct ContactById(pub i64);
 
 fn keyed<K: Copy + Eq + std::hash::Hash, V: Default>(
     keys: &[K],
@@ -133,5 +135,16 @@ impl Loader<LiveChannelById> for WorkspaceLoader {
         let ids: Vec<i64> = keys.iter().map(|k| k.0).collect();
         let found = channels::live_channels_by_ids(&self.app.db, self.workspace_id, &ids).await?;
         Ok(found.into_iter().map(|c| (LiveChannelById(c.id), c)).collect())
+    }
+}
+
+impl Loader<ContactById> for WorkspaceLoader {
+    type Value = entity::contact::Model;
+    type Error = LoadError;
+
+    async fn load(&self, keys: &[ContactById]) -> Result<HashMap<ContactById, Self::Value>, LoadError> {
+        let ids: Vec<i64> = keys.iter().map(|k| k.0).collect();
+        let found = contacts::load_contacts(&self.app.db, self.workspace_id, &ids).await?;
+        Ok(found.into_iter().map(|c| (ContactById(c.id), c)).collect())
     }
 }

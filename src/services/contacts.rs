@@ -308,6 +308,19 @@ pub async fn remove_contact_identifier(
     Ok(contact)
 }
 
+/// The contacts `ids` of `workspace_id` that exist (for loaders).
+pub async fn load_contacts(
+    conn: &impl ConnectionTrait,
+    workspace_id: i64,
+    ids: &[i64],
+) -> ServiceResult<Vec<contact::Model>> {
+    Ok(contact::Entity::find()
+        .filter(contact::Column::WorkspaceId.eq(workspace_id))
+        .filter(contact::Column::Id.is_in(ids.iter().copied()))
+        .all(conn)
+        .await?)
+}
+
 /// Each contact's identifiers with their (live) channels, by contact id.
 pub async fn identifiers_of_contacts(
     conn: &impl ConnectionTrait,

@@ -5,6 +5,7 @@ mod auth;
 mod binary;
 mod channels;
 mod contacts;
+mod duplicates;
 mod errors;
 mod graphql_http;
 mod helpers;
