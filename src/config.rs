@@ -8,6 +8,7 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 use secrecy::{ExposeSecret, SecretString};
 
 const DEFAULT_MAX_BODY_BYTES: usize = 2 * 1024 * 1024;
+const DEFAULT_MAX_UPLOAD_BYTES: usize = 64 * 1024 * 1024;
 const DEFAULT_MAX_QUERY_DEPTH: usize = 15;
 const DEFAULT_MAX_QUERY_COMPLEXITY: usize = 5000;
 const DEFAULT_SHUTDOWN_GRACE_SECS: u64 = 10;
@@ -135,6 +136,10 @@ pub struct ServerConfig {
     #[arg(long, env = "PREGON_MAX_BODY_BYTES", default_value_t = DEFAULT_MAX_BODY_BYTES, global = true)]
     pub max_body_bytes: usize,
 
+    /// Largest accepted GraphQL multipart upload (CSV imports), in bytes; larger is 413.
+    #[arg(long, env = "PREGON_MAX_UPLOAD_BYTES", default_value_t = DEFAULT_MAX_UPLOAD_BYTES, global = true)]
+    pub max_upload_bytes: usize,
+
     /// Deepest accepted GraphQL selection (introspection needs about 13).
     #[arg(long, env = "PREGON_MAX_QUERY_DEPTH", default_value_t = DEFAULT_MAX_QUERY_DEPTH, global = true)]
     pub max_query_depth: usize,
@@ -161,6 +166,7 @@ impl Default for ServerConfig {
         ServerConfig {
             bind: SocketAddr::from(([127, 0, 0, 1], 8080)),
             max_body_bytes: DEFAULT_MAX_BODY_BYTES,
+            max_upload_bytes: DEFAULT_MAX_UPLOAD_BYTES,
             max_query_depth: DEFAULT_MAX_QUERY_DEPTH,
             max_query_complexity: DEFAULT_MAX_QUERY_COMPLEXITY,
             shutdown_grace_secs: DEFAULT_SHUTDOWN_GRACE_SECS,

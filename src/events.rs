@@ -24,12 +24,14 @@ pub enum ChangeAction {
 pub enum Event {
     /// A contact was created, changed (fields, tags, identifiers) or deleted.
     ContactChanged { workspace_id: i64, contact_id: i64, action: ChangeAction },
+    /// An import created or updated `count` contacts (one event, not one per row).
+    ContactsImported { workspace_id: i64, count: u64 },
 }
 
 impl Event {
     pub fn workspace_id(&self) -> i64 {
         match self {
-            Event::ContactChanged { workspace_id, .. } => *workspace_id,
+            Event::ContactChanged { workspace_id, .. } | Event::ContactsImported { workspace_id, .. } => *workspace_id,
         }
     }
 }

@@ -9,6 +9,7 @@ pub mod context;
 pub mod duplicate;
 pub mod enums;
 pub mod extensions;
+pub mod import;
 pub mod loaders;
 pub mod scalars;
 pub mod segment;
@@ -49,6 +50,7 @@ pub struct Mutation(
     contact::ContactMutation,
     segment::SegmentMutation,
     duplicate::DuplicateMutation,
+    import::ImportMutation,
 );
 
 /// Live updates, over WebSocket at /graphql/ws.

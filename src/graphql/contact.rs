@@ -398,7 +398,6 @@ impl ContactMutation {
 
 /// What happened to a contact.
 #[derive(Enum, Copy, Clone, Eq, PartialEq)]
-#[graphql(remote = "crate::events::ChangeAction")]
 pub enum ChangeAction {
     /// It was created.
     Created,
@@ -406,11 +405,15 @@ pub enum ChangeAction {
     Updated,
     /// It was deleted.
     Deleted,
+    /// An import created or updated contacts (one event per import, not per row).
+    Imported,
 }
 
 pub struct ContactChange {
-    contact_id: i64,
-    action: events::ChangeAction,
+    /// `None` for an import.
+    contact_id: Option<i64>,
+    action: ChangeAction,
+    count: u64,
 }
 
 /// A change to one of the workspace's contacts.
@@ -418,17 +421,25 @@ pub struct ContactChange {
 impl ContactChange {
     /// What happened.
     async fn action(&self) -> ChangeAction {
-        self.action.into()
+        self.action
     }
 
-    /// The contact's id.
-    async fn contact_id(&self) -> ID {
-        self.contact_id.into()
+    /// The contact's id; null for IMPORTED.
+    async fn contact_id(&self) -> Option<ID> {
+        self.contact_id.map(Into::into)
     }
 
-    /// The contact as it is now; null once deleted.
+    /// The contact as it is now; null once deleted, and for IMPORTED.
     async fn contact(&self, ctx: &Context<'_>) -> ApiResult<Option<Contact>> {
-        Ok(contacts::find_contact(ctx.app(), ctx.scope()?, self.contact_id).await?.map(Contact))
+        let Some(id) = self.contact_id else {
+            return Ok(None);
+        };
+        Ok(contacts::find_contact(ctx.app(), ctx.scope()?, id).await?.map(Contact))
+    }
+
+    /// How many contacts the change concerns: 1, or what an import created and updated.
+    async fn count(&self) -> u64 {
+        self.count
     }
 }
 
@@ -437,16 +448,25 @@ pub struct ContactSubscription;
 
 #[Subscription]
 impl ContactSubscription {
-    /// Every change to the workspace's contacts, as it happens on this server.
+    /// Every change to the workspace's contacts, as it happens on this server (an import is
+    /// one IMPORTED event).
     async fn contact_changed(&self, ctx: &Context<'_>) -> Result<impl Stream<Item = ContactChange> + use<>, ApiError> {
         let workspace_id = ctx.scope()?.workspace_id;
         let events = BroadcastStream::new(ctx.app().events.subscribe());
         Ok(events.filter_map(move |event| match event {
             Ok(event) => match *event {
-                Event::ContactChanged { workspace_id: ws, contact_id, action } if ws == workspace_id => {
-                    Some(ContactChange { contact_id, action })
+                _ if event.workspace_id() != workspace_id => None,
+                Event::ContactChanged { contact_id, action, .. } => {
+                    let action = match action {
+                        events::ChangeAction::Created => ChangeAction::Created,
+                        events::ChangeAction::Updated => ChangeAction::Updated,
+                        events::ChangeAction::Deleted => ChangeAction::Deleted,
+                    };
+                    Some(ContactChange { contact_id: Some(contact_id), action, count: 1 })
                 }
-                _ => None,
+                Event::ContactsImported { count, .. } => {
+                    Some(ContactChange { contact_id: None, action: ChangeAction::Imported, count })
+                }
             },
             Err(lagged) => {
                 tracing::warn!(error = %lagged, "a contactChanged subscriber fell behind and skipped events");

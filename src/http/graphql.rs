@@ -92,7 +92,18 @@ pub async fn post(State(state): State<HttpState>, headers: HeaderMap, body: Body
     let Some(media) = negotiate(&headers) else {
         return not_acceptable();
     };
-    let limit = state.app.config.max_body_bytes;
+    let content_type = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or_default().to_owned();
+    let essence = content_type.split(';').next().unwrap_or_default().trim().to_ascii_lowercase();
+    if !matches!(essence.as_str(), JSON | GRAPHQL_RESPONSE_JSON | "multipart/form-data") {
+        return request_error(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            media,
+            ErrorCode::BadUserInput,
+            "Send the request as JSON with `Content-Type: application/json` (or a GraphQL multipart upload).",
+        );
+    }
+    let multipart = essence == "multipart/form-data";
+    let limit = if multipart { state.app.config.max_upload_bytes } else { state.app.config.max_body_bytes };
     let too_large = || {
         request_error(
             StatusCode::PAYLOAD_TOO_LARGE,
@@ -106,21 +117,11 @@ pub async fn post(State(state): State<HttpState>, headers: HeaderMap, body: Body
     if declared.is_some_and(|len| len > limit) {
         return too_large();
     }
-    let content_type = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or_default().to_owned();
-    let essence = content_type.split(';').next().unwrap_or_default().trim().to_ascii_lowercase();
-    if !matches!(essence.as_str(), JSON | GRAPHQL_RESPONSE_JSON | "multipart/form-data") {
-        return request_error(
-            StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            media,
-            ErrorCode::BadUserInput,
-            "Send the request as JSON with `Content-Type: application/json` (or a GraphQL multipart upload).",
-        );
-    }
     let Ok(bytes) = axum::body::to_bytes(body, limit).await else {
         return too_large();
     };
-    let request = if essence == "multipart/form-data" {
-        let options = MultipartOptions::default().max_file_size(limit);
+    let request = if multipart {
+        let options = MultipartOptions::default().max_file_size(limit).max_num_files(1);
         async_graphql::http::receive_body(Some(content_type.as_str()), futures_util::io::Cursor::new(bytes), options)
             .await
             .map_err(|err| err.to_string())

@@ -9,6 +9,7 @@ mod duplicates;
 mod errors;
 mod graphql_http;
 mod helpers;
+mod imports;
 mod schema;
 mod segments;
 mod subscriptions;
