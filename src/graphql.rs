@@ -36,6 +36,7 @@ pub struct Query(
     contact::ContactQuery,
     segment::SegmentQuery,
     duplicate::DuplicateQuery,
+    contact::ContactExportQuery,
 );
 
 /// Everything that can be changed.

@@ -15,6 +15,7 @@ pub fn router(state: HttpState) -> Router {
         .route("/", get(http::graphiql))
         .route("/graphql", get(http::graphql::get).post(http::graphql::post))
         .route("/graphql/ws", get(http::subscriptions::upgrade))
+        .route("/export/contacts.csv", get(http::exports::contacts_csv))
         .route("/healthz", get(http::health::live))
         .route("/readyz", get(http::health::ready))
         .route("/metrics", get(http::health::metrics))

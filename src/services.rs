@@ -9,6 +9,7 @@ pub mod channels;
 pub mod contact_fields;
 pub mod contacts;
 pub mod duplicates;
+pub mod exports;
 pub mod imports;
 pub mod segments;
 pub mod tags;

@@ -71,7 +71,11 @@ pub async fn count_contacts(app: &App, scope: &Scope, filter: &ContactFilter) ->
 }
 
 /// The SQL condition for `filter`; `None` when nothing can match (an unknown tag).
-async fn filter_condition(app: &App, scope: &Scope, filter: &ContactFilter) -> ServiceResult<Option<Condition>> {
+pub(crate) async fn filter_condition(
+    app: &App,
+    scope: &Scope,
+    filter: &ContactFilter,
+) -> ServiceResult<Option<Condition>> {
     let mut condition = Condition::all();
     if let Some(search) = filter.search.as_deref().map(str::trim).filter(|s| !s.is_empty()) {
         let workspace = scope.get::<workspace::Entity>(&app.db, "workspace", scope.workspace_id).await?;

@@ -7,6 +7,7 @@ mod channels;
 mod contacts;
 mod duplicates;
 mod errors;
+mod exports;
 mod graphql_http;
 mod helpers;
 mod imports;
