@@ -52,6 +52,22 @@ pub async fn migrate(db: &DatabaseConnection) -> anyhow::Result<()> {
     Migrator::up(db, None).await.context("database migration failed")
 }
 
+/// After a bulk write, refreshes the planner's statistics of the contact tables, so that the
+/// next lookups on the new rows use the right indexes (without them both engines were seen
+/// scanning a whole workspace per lookup). SQLite: `PRAGMA optimize`; PostgreSQL: `ANALYZE`
+/// of the touched tables, which autovacuum would only do within a minute or so. A failure only
+/// costs speed, so it is logged.
+pub async fn refresh_statistics(db: &DatabaseConnection) {
+    use sea_orm::ConnectionTrait;
+    let sql = match db.get_database_backend() {
+        sea_orm::DbBackend::Postgres => "ANALYZE contacts, contact_tags, tags",
+        _ => "PRAGMA optimize",
+    };
+    if let Err(err) = db.execute_unprepared(sql).await {
+        tracing::warn!(error = %err, "refreshing planner statistics failed");
+    }
+}
+
 /// A statement written once with `?` placeholders, numbered `$1, $2…` for PostgreSQL.
 /// For the few set-based statements sea-query does not express; the SQL must not contain a
 /// literal `?` (nor PostgreSQL's `?` JSON operator).
