@@ -6,11 +6,12 @@
 //! custom field (headed by its key) and one per channel (the contact's identifier there).
 //! The headers are ones the importer recognises, so an export imports back.
 
+use std::fmt::Write as _;
 use std::time::Instant;
 
 use bytes::Bytes;
 use entity::{Role, channel, contact, contact_field};
-use sea_orm::{ColumnTrait, QueryFilter, QueryOrder, QuerySelect};
+use sea_orm::{ColumnTrait, ConnectionTrait, QueryFilter, QueryOrder, QuerySelect, QueryTrait};
 use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;
 
@@ -129,57 +130,101 @@ async fn write_all(
     let Some(condition) = condition else {
         return Ok(0);
     };
+    let backend = app.db.get_database_backend();
     let mut rows = 0;
     let mut after = 0i64;
+    let mut number = String::new();
     loop {
-        let page = scope
+        // Only the exported columns, read by position (no per-row name lookups, no models).
+        let mut select = scope
             .select::<contact::Entity>()
+            .select_only()
+            .columns([
+                contact::Column::Id,
+                contact::Column::FirstName,
+                contact::Column::LastName,
+                contact::Column::Phone,
+                contact::Column::Email,
+                contact::Column::Language,
+                contact::Column::CreatedAt,
+                contact::Column::UpdatedAt,
+                contact::Column::LastInteractionAt,
+                contact::Column::LastInteractedChannelId,
+            ])
             .filter(condition.clone())
             .filter(contact::Column::Id.gt(after))
             .order_by_asc(contact::Column::Id)
-            .limit(CHUNK)
-            .all(&app.db)
-            .await?;
-        let Some(last) = page.last() else {
+            .limit(CHUNK);
+        if !fields.is_empty() {
+            select = select.column(contact::Column::CustomFields);
+        }
+        let page = app.db.query_all_raw(select.build(backend)).await?;
+        if page.is_empty() {
             break;
-        };
-        after = last.id;
-        let ids: Vec<i64> = page.iter().map(|c| c.id).collect();
-        let mut tags_of = tags::tags_of_contacts(&app.db, scope.workspace_id, &ids).await?;
-        let mut identifiers_of = if channels.is_empty() {
-            Default::default()
+        }
+        let ids: Vec<i64> = page.iter().map(|row| row.try_get_by_index::<i64>(0)).collect::<Result<_, _>>()?;
+        after = *ids.last().expect("the page is not empty");
+        let tags = tags::tag_names_of_contacts(&app.db, scope.workspace_id, &ids).await?;
+        let identifiers = if channels.is_empty() {
+            Vec::new()
         } else {
-            contacts::identifiers_of_contacts(&app.db, scope.workspace_id, &ids).await?
+            contacts::identifier_rows_of_contacts(&app.db, scope.workspace_id, &ids).await?
         };
+        // Both come ordered by contact id, as the page is: walk them alongside it, skipping
+        // rows of contacts between the page's ids that the filter left out.
+        let (mut tag_at, mut identifier_at) = (0, 0);
         let mut writer = csv::Writer::from_writer(Vec::with_capacity(page.len() * 160));
-        let mut record: Vec<String> = Vec::with_capacity(header.len());
-        for contact in &page {
-            record.clear();
-            let tags = tags_of.remove(&contact.id).unwrap_or_default();
-            let identifiers = identifiers_of.remove(&contact.id).unwrap_or_default();
-            record.push(contact.id.to_string());
-            record.push(contact.first_name.clone().unwrap_or_default());
-            record.push(contact.last_name.clone().unwrap_or_default());
-            record.push(contact.phone.clone().unwrap_or_default());
-            record.push(contact.email.clone().unwrap_or_default());
-            record.push(contact.language.clone().unwrap_or_default());
-            record.push(tags.iter().map(|t| t.name.as_str()).collect::<Vec<_>>().join("; "));
-            record.push(contact.created_at.to_rfc3339());
-            record.push(contact.updated_at.to_rfc3339());
-            record.push(contact.last_interaction_at.map(|t| t.to_rfc3339()).unwrap_or_default());
-            record.push(contact.last_interacted_channel_id.map(|id| id.to_string()).unwrap_or_default());
-            for field in fields {
-                record.push(match contact.custom_fields.get(&field.key) {
-                    Some(serde_json::Value::String(s)) => s.clone(),
-                    Some(serde_json::Value::Null) | None => String::new(),
-                    Some(other) => other.to_string(),
-                });
+        for (row, id) in page.iter().zip(&ids) {
+            number.clear();
+            write!(number, "{id}").expect("writing to a String");
+            writer.write_field(&number).map_err(csv_error)?;
+            for index in 1..=5 {
+                let text: Option<String> = row.try_get_by_index(index)?;
+                writer.write_field(text.as_deref().unwrap_or_default()).map_err(csv_error)?;
+            }
+            while tag_at < tags.len() && tags[tag_at].0 < *id {
+                tag_at += 1;
+            }
+            let first_tag = tag_at;
+            while tag_at < tags.len() && tags[tag_at].0 == *id {
+                tag_at += 1;
+            }
+            let joined = tags[first_tag..tag_at].iter().map(|(_, name)| name.as_str()).collect::<Vec<_>>().join("; ");
+            writer.write_field(&joined).map_err(csv_error)?;
+            for index in 6..=7 {
+                let time: chrono::DateTime<chrono::Utc> = row.try_get_by_index(index)?;
+                writer.write_field(time.to_rfc3339()).map_err(csv_error)?;
+            }
+            let interacted: Option<chrono::DateTime<chrono::Utc>> = row.try_get_by_index(8)?;
+            writer.write_field(interacted.map(|t| t.to_rfc3339()).unwrap_or_default()).map_err(csv_error)?;
+            let channel: Option<i64> = row.try_get_by_index(9)?;
+            writer.write_field(channel.map(|c| c.to_string()).unwrap_or_default()).map_err(csv_error)?;
+            if !fields.is_empty() {
+                let custom: serde_json::Value = row.try_get_by_index(10)?;
+                for field in fields {
+                    match custom.get(&field.key) {
+                        Some(serde_json::Value::String(text)) => writer.write_field(text),
+                        Some(serde_json::Value::Null) | None => writer.write_field(""),
+                        Some(other) => writer.write_field(other.to_string()),
+                    }
+                    .map_err(csv_error)?;
+                }
+            }
+            while identifier_at < identifiers.len() && identifiers[identifier_at].0 < *id {
+                identifier_at += 1;
             }
             for channel in channels {
-                let identifier = identifiers.iter().find(|(_, c)| c.id == channel.id);
-                record.push(identifier.map(|(i, _)| i.identifier.clone()).unwrap_or_default());
+                let mut value = "";
+                let mut at = identifier_at;
+                while at < identifiers.len() && identifiers[at].0 == *id {
+                    if identifiers[at].1 == channel.id {
+                        value = &identifiers[at].2;
+                    }
+                    at += 1;
+                }
+                writer.write_field(value).map_err(csv_error)?;
             }
-            writer.write_record(&record).map_err(csv_error)?;
+            writer.write_record(None::<&[u8]>).map_err(csv_error)?;
         }
         rows += page.len() as u64;
         send(sender, writer).await?;

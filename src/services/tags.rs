@@ -96,3 +96,26 @@ pub async fn tags_of_contacts(
     }
     Ok(by_contact)
 }
+
+/// `(contact id, tag name)` for the contacts `contact_ids` (ascending), ordered by contact id
+/// then name: the light form the export walks alongside its contacts. May include contacts
+/// between the ids (see `contacts::ids_filter`).
+pub async fn tag_names_of_contacts(
+    conn: &impl ConnectionTrait,
+    workspace_id: i64,
+    contact_ids: &[i64],
+) -> ServiceResult<Vec<(i64, String)>> {
+    use sea_orm::{JoinType, QuerySelect, RelationTrait};
+    Ok(contact_tag::Entity::find()
+        .select_only()
+        .column(contact_tag::Column::ContactId)
+        .column(tag::Column::Name)
+        .join(JoinType::InnerJoin, contact_tag::Relation::Tag.def())
+        .filter(crate::services::contacts::ids_filter(contact_tag::Column::ContactId, contact_ids))
+        .filter(tag::Column::WorkspaceId.eq(workspace_id))
+        .order_by_asc(contact_tag::Column::ContactId)
+        .order_by_asc(tag::Column::NameKey)
+        .into_tuple()
+        .all(conn)
+        .await?)
+}

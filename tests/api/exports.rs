@@ -107,8 +107,9 @@ async fn a_large_export_streams_every_contact_once_in_order() {
     assert_eq!(emails[0], "p0@x.io");
     assert_eq!(emails[12_344], "p12344@x.io");
     // Narrowed by a tag: half of them.
-    let (_, _, odd) = export(&app, &app.token, json!({ "tag": "odd" })).await;
+    let (_, header, odd) = export(&app, &app.token, json!({ "tag": "odd" })).await;
     assert_eq!(odd.len(), 6172);
+    assert!(column(&header, &odd, "Tags").iter().all(|tags| tags == "odd"), "each row carries its own tags only");
 }
 
 #[tokio::test]
