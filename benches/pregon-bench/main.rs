@@ -5,10 +5,14 @@
 //! cargo bench --bench pregon-bench -- contacts-query [--contacts 100000] [--seconds 10]
 //!     [--concurrency 16] [--database-url postgres://postgres@127.0.0.1:5432/test]
 //! cargo bench --bench pregon-bench -- idle-subscriptions [--connections 2000]
+//! cargo bench --bench pregon-bench -- import [--rows 100000] [--database-url …]
+//! cargo bench --bench pregon-bench -- contacts-at-scale [--contacts 1000000] [--database-url …]
 //! ```
 
+mod contacts_at_scale;
 mod contacts_query;
 mod idle_subscriptions;
+mod import;
 mod load;
 mod setup;
 
@@ -28,9 +32,19 @@ enum Scenario {
     ContactsQuery(contacts_query::Args),
     /// Resident memory per idle `contactChanged` subscriber of the `pregon` binary.
     IdleSubscriptions(idle_subscriptions::Args),
+    /// A CSV import of N rows uploaded to /graphql: ADD_ONLY, then ADD_AND_UPDATE.
+    Import(import::Args),
+    /// N contacts: the streamed CSV export (rows/s, memory) and a two-condition segment count.
+    ContactsAtScale(contacts_at_scale::Args),
 }
 
 fn main() -> anyhow::Result<()> {
+    // The server's own log, on stderr: PREGON_LOG=pregon=info shows its timings.
+    let filter = std::env::var("PREGON_LOG").unwrap_or_else(|_| "warn".into());
+    tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::new(filter))
+        .with_writer(std::io::stderr)
+        .init();
     // `cargo bench` passes `--bench` to harness-less targets; it is not ours.
     let args = std::env::args().filter(|arg| arg != "--bench");
     let cli = Cli::parse_from(args);
@@ -39,6 +53,8 @@ fn main() -> anyhow::Result<()> {
         match cli.scenario {
             Scenario::ContactsQuery(args) => contacts_query::run(args).await,
             Scenario::IdleSubscriptions(args) => idle_subscriptions::run(args).await,
+            Scenario::Import(args) => import::run(args).await,
+            Scenario::ContactsAtScale(args) => contacts_at_scale::run(args).await,
         }
     })
 }
