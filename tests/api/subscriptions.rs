@@ -135,3 +135,29 @@ async fn a_subscriber_sees_only_its_own_workspace() {
     let message = next_json(&mut socket).await.unwrap();
     assert_eq!(message["payload"]["data"]["contactChanged"]["contactId"], id);
 }
+
+#[tokio::test]
+async fn an_import_is_one_imported_event_with_its_count() {
+    let app = TestApp::spawn().await;
+    let mut socket = connect_as(&app, "graphql-transport-ws", &app.token).await;
+    send(
+        &mut socket,
+        json!({ "id": "1", "type": "subscribe", "payload": { "query": "subscription { contactChanged { action contactId count } }" } }),
+    )
+    .await;
+    // Once a single contact's event arrives, the subscription is live.
+    create_until_seen(&app, &mut socket, "next").await;
+    let csv = "First name,Email\nA,a@x.io\nB,b@x.io\nC,c@x.io\n";
+    let body = app
+        .gql(
+            "mutation($csv: String) { importContacts(csv: $csv, mode: ADD_ONLY, identifier: EMAIL) { created } }",
+            json!({ "csv": csv }),
+        )
+        .await;
+    assert_eq!(body["data"]["importContacts"]["created"], 3, "{body:#}");
+    let message = next_json(&mut socket).await.unwrap();
+    assert_eq!(
+        message["payload"]["data"]["contactChanged"],
+        json!({ "action": "IMPORTED", "contactId": null, "count": 3 })
+    );
+}
