@@ -68,6 +68,19 @@ pub async fn refresh_statistics(db: &DatabaseConnection) {
     }
 }
 
+/// A `LIKE` pattern matching `text` anywhere, lower-cased (compare it with `LOWER(column)`),
+/// with `%`, `_` and the escape character escaped.
+pub fn contains_pattern(text: &str) -> sea_orm::sea_query::LikeExpr {
+    let mut escaped = String::with_capacity(text.len() + 2);
+    for c in text.to_lowercase().chars() {
+        if matches!(c, '%' | '_' | '\\') {
+            escaped.push('\\');
+        }
+        escaped.push(c);
+    }
+    sea_orm::sea_query::LikeExpr::new(format!("%{escaped}%")).escape('\\')
+}
+
 /// A statement written once with `?` placeholders, numbered `$1, $2…` for PostgreSQL.
 /// For the few set-based statements sea-query does not express; the SQL must not contain a
 /// literal `?` (nor PostgreSQL's `?` JSON operator).

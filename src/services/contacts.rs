@@ -8,7 +8,7 @@ use std::collections::{BTreeSet, HashMap};
 
 use chrono::Utc;
 use entity::{Role, channel, contact, contact_channel, contact_tag, workspace};
-use sea_orm::sea_query::{Expr, ExprTrait, LikeExpr, Query};
+use sea_orm::sea_query::{Expr, ExprTrait, Query};
 use sea_orm::{
     ActiveModelTrait, ActiveValue::Set, ColumnTrait, Condition, ConnectionTrait, EntityTrait, PaginatorTrait,
     QueryFilter, QueryOrder, QuerySelect, TransactionTrait,
@@ -99,15 +99,7 @@ pub(crate) async fn filter_condition(
 }
 
 fn search_condition(search: &str, default_country: Option<&str>) -> Condition {
-    let escaped: String = search
-        .to_lowercase()
-        .chars()
-        .flat_map(|c| match c {
-            '%' | '_' | '\\' => vec!['\\', c],
-            c => vec![c],
-        })
-        .collect();
-    let pattern = || LikeExpr::new(format!("%{escaped}%")).escape('\\');
+    let pattern = || crate::db::contains_pattern(search);
     let full_name = Expr::cust("LOWER(COALESCE(contacts.first_name, '') || ' ' || COALESCE(contacts.last_name, ''))");
     let mut any = Condition::any()
         .add(full_name.like(pattern()))
@@ -422,25 +414,9 @@ async fn add_tags(
     tag_names: &[String],
 ) -> ServiceResult<()> {
     let tags = tags::ensure_tags(conn, scope.workspace_id, tag_names).await?;
-    let now = Utc::now();
-    let links: Vec<contact_tag::ActiveModel> = contact_ids
-        .iter()
-        .flat_map(|contact_id| {
-            tags.iter().map(move |tag| contact_tag::ActiveModel {
-                contact_id: Set(*contact_id),
-                tag_id: Set(tag.id),
-                created_at: Set(now),
-            })
-        })
-        .collect();
-    if links.is_empty() {
-        return Ok(());
-    }
-    contact_tag::Entity::insert_many(links)
-        .on_conflict_do_nothing_on([contact_tag::Column::ContactId, contact_tag::Column::TagId])
-        .exec(conn)
-        .await?;
-    Ok(())
+    let pairs: Vec<(i64, i64)> =
+        contact_ids.iter().flat_map(|contact| tags.iter().map(move |tag| (*contact, tag.id))).collect();
+    tags::link_contacts(conn, &pairs).await
 }
 
 async fn upsert_identifier(

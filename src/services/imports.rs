@@ -12,7 +12,7 @@
 use std::collections::{BTreeSet, HashMap};
 
 use chrono::Utc;
-use entity::{Role, contact, contact_field, contact_tag, workspace};
+use entity::{Role, contact, contact_field, workspace};
 use sea_orm::{
     ActiveValue::Set, ColumnTrait, ConnectionTrait, DbBackend, EntityTrait, QueryFilter, QuerySelect, TransactionTrait,
 };
@@ -31,8 +31,6 @@ pub const MAX_PROBLEMS: usize = 1000;
 /// Rows per statement when reading by key and writing contacts: 11 columns × 2500 stays under
 /// SQLite's 32,766 bound parameters. Fewer, larger statements cost less to parse and send.
 const CHUNK: usize = 2500;
-/// Tag links per statement (3 columns each).
-const LINK_CHUNK: usize = 10_000;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ImportMode {
@@ -676,46 +674,13 @@ async fn link_tags(
         tags::ensure_tags(conn, workspace_id, &names).await?.into_iter().map(|t| (t.name_key, t.id)).collect();
     let id_of = |name: &String| by_key.get(&name.to_lowercase()).copied();
     let common: Vec<i64> = import_tags.iter().filter_map(id_of).collect();
-    let now = Utc::now();
-    let mut links: Vec<contact_tag::ActiveModel> = Vec::new();
+    let mut pairs: Vec<(i64, i64)> = Vec::new();
     for (contact_id, own) in contacts {
         let mut tag_ids: BTreeSet<i64> = common.iter().copied().collect();
         tag_ids.extend(own.iter().filter_map(id_of));
-        links.extend(tag_ids.into_iter().map(|tag_id| contact_tag::ActiveModel {
-            contact_id: Set(*contact_id),
-            tag_id: Set(tag_id),
-            created_at: Set(now),
-        }));
-        if links.len() >= LINK_CHUNK {
-            insert_links(conn, std::mem::take(&mut links)).await?;
-        }
+        pairs.extend(tag_ids.into_iter().map(|tag_id| (*contact_id, tag_id)));
     }
-    insert_links(conn, links).await
-}
-
-async fn insert_links(conn: &impl ConnectionTrait, links: Vec<contact_tag::ActiveModel>) -> ServiceResult<()> {
-    if links.is_empty() {
-        return Ok(());
-    }
-    let backend = conn.get_database_backend();
-    if backend == DbBackend::Postgres {
-        let pick = |value: &sea_orm::ActiveValue<i64>| match value {
-            sea_orm::ActiveValue::Set(v) | sea_orm::ActiveValue::Unchanged(v) => *v,
-            sea_orm::ActiveValue::NotSet => 0,
-        };
-        let contact_ids: Vec<i64> = links.iter().map(|l| pick(&l.contact_id)).collect();
-        let tag_ids: Vec<i64> = links.iter().map(|l| pick(&l.tag_id)).collect();
-        let sql = "INSERT INTO contact_tags (contact_id, tag_id, created_at) SELECT u.c, u.t, $3 \
-                   FROM UNNEST($1::bigint[], $2::bigint[]) AS u(c, t) ON CONFLICT (contact_id, tag_id) DO NOTHING";
-        let values = vec![contact_ids.into(), tag_ids.into(), Utc::now().into()];
-        conn.execute_raw(sea_orm::Statement::from_sql_and_values(backend, sql, values)).await?;
-        return Ok(());
-    }
-    contact_tag::Entity::insert_many(links)
-        .on_conflict_do_nothing_on([contact_tag::Column::ContactId, contact_tag::Column::TagId])
-        .exec(conn)
-        .await?;
-    Ok(())
+    tags::link_contacts(conn, &pairs).await
 }
 
 #[cfg(test)]

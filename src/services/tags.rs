@@ -119,3 +119,32 @@ pub async fn tag_names_of_contacts(
         .all(conn)
         .await?)
 }
+
+/// Links contacts to tags (`(contact id, tag id)` pairs), leaving existing links alone, in
+/// statements of at most 10,000 links. PostgreSQL gets the pairs as two arrays (`UNNEST`)
+/// rather than 30,000 parameters.
+pub async fn link_contacts(conn: &impl ConnectionTrait, pairs: &[(i64, i64)]) -> ServiceResult<()> {
+    use sea_orm::{ActiveValue::Set, DbBackend, Statement};
+    let now = Utc::now();
+    for chunk in pairs.chunks(10_000) {
+        if conn.get_database_backend() == DbBackend::Postgres {
+            let contact_ids: Vec<i64> = chunk.iter().map(|(contact, _)| *contact).collect();
+            let tag_ids: Vec<i64> = chunk.iter().map(|(_, tag)| *tag).collect();
+            let sql = "INSERT INTO contact_tags (contact_id, tag_id, created_at) SELECT u.c, u.t, $3 \
+                       FROM UNNEST($1::bigint[], $2::bigint[]) AS u(c, t) ON CONFLICT (contact_id, tag_id) DO NOTHING";
+            let values = vec![contact_ids.into(), tag_ids.into(), now.into()];
+            conn.execute_raw(Statement::from_sql_and_values(DbBackend::Postgres, sql, values)).await?;
+        } else {
+            let links = chunk.iter().map(|(contact, tag)| contact_tag::ActiveModel {
+                contact_id: Set(*contact),
+                tag_id: Set(*tag),
+                created_at: Set(now),
+            });
+            contact_tag::Entity::insert_many(links)
+                .on_conflict_do_nothing_on([contact_tag::Column::ContactId, contact_tag::Column::TagId])
+                .exec(conn)
+                .await?;
+        }
+    }
+    Ok(())
+}

@@ -13,7 +13,7 @@ use std::collections::{HashMap, HashSet};
 use chrono::{DateTime, Days, NaiveDate, TimeZone, Utc};
 use chrono_tz::Tz;
 use entity::{ContactFieldType, contact, contact_channel, contact_field, contact_tag};
-use sea_orm::sea_query::{Expr, ExprTrait, Func, LikeExpr, Query, SimpleExpr};
+use sea_orm::sea_query::{Expr, ExprTrait, Func, Query, SimpleExpr};
 use sea_orm::{ColumnTrait, Condition, ConnectionTrait, DbBackend};
 use serde::{Deserialize, Serialize};
 
@@ -390,18 +390,6 @@ fn not_or_null(positive: SimpleExpr, value: SimpleExpr) -> Condition {
     Condition::any().add(value.is_null()).add(positive.not())
 }
 
-fn contains_pattern(text: &str) -> LikeExpr {
-    let escaped: String = text
-        .to_lowercase()
-        .chars()
-        .flat_map(|c| match c {
-            '%' | '_' | '\\' => vec!['\\', c],
-            c => vec![c],
-        })
-        .collect();
-    LikeExpr::new(format!("%{escaped}%")).escape('\\')
-}
-
 fn never() -> Condition {
     Condition::all().add(Expr::cust("1 = 0"))
 }
@@ -514,8 +502,8 @@ fn text_condition(value: SimpleExpr, op: Operator, operand: &Operand) -> Conditi
         DoesNotExist => Condition::any().add(value.clone().is_null()).add(value.clone().eq("")),
         Is => Condition::all().add(lower().eq(text)),
         IsNot => not_or_null(lower().eq(text), value),
-        Contains => Condition::all().add(lower().like(contains_pattern(&text))),
-        DoesNotContain => not_or_null(lower().like(contains_pattern(&text)), value),
+        Contains => Condition::all().add(lower().like(crate::db::contains_pattern(&text))),
+        DoesNotContain => not_or_null(lower().like(crate::db::contains_pattern(&text)), value),
         _ => never(),
     }
 }
