@@ -4,9 +4,11 @@ use std::ops::Deref;
 use std::sync::Arc;
 
 use sea_orm::DatabaseConnection;
+use tokio::sync::Notify;
 
-use crate::config::ServerConfig;
+use crate::config::{DispatcherConfig, ServerConfig};
 use crate::events::EventBus;
+use crate::progress::ProgressHub;
 
 /// Everything a request may need, built once at start-up.
 pub struct App {
@@ -14,8 +16,21 @@ pub struct App {
     pub db: DatabaseConnection,
     /// In-process bus of domain events; GraphQL subscriptions listen to it.
     pub events: EventBus,
+    /// Every broadcast's latest progress, for `broadcastProgress` subscribers.
+    pub progress: ProgressHub,
     /// The settings the server was started with.
     pub config: ServerConfig,
+    /// The dispatcher's settings.
+    pub dispatch: DispatcherConfig,
+    /// Wakes the dispatcher before its next poll (a send, a schedule change).
+    pub dispatcher_wake: Notify,
+}
+
+impl App {
+    /// Tells the dispatcher there is work now, rather than at its next poll.
+    pub fn wake_dispatcher(&self) {
+        self.dispatcher_wake.notify_one();
+    }
 }
 
 /// Cheap-to-clone handle on [`App`], the axum state and the GraphQL schema data.

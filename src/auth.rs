@@ -59,6 +59,12 @@ impl Tenanted for entity::workspace::Entity {
 }
 
 impl Scope {
+    /// The scope the dispatcher acts in for a workspace: no user, no token, full access. Only
+    /// for work a user already authorised (starting a broadcast they scheduled).
+    pub fn system(workspace_id: i64) -> Scope {
+        Scope { workspace_id, user_id: 0, token_id: 0, role: Role::Owner }
+    }
+
     /// Fails with FORBIDDEN unless the caller has at least `minimum` access.
     pub fn require(&self, minimum: Role, action: &str) -> ServiceResult<()> {
         if self.role >= minimum {

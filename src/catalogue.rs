@@ -17,6 +17,9 @@ pub enum Reason {
     BroadcastNoContacts,
     /// Seed 000: the target segment is gone.
     BroadcastSegmentNotFound,
+    /// The broadcast's channel was deleted before it started (not in the seeds; worded like
+    /// their broadcast errors).
+    BroadcastChannelUnavailable,
 }
 
 /// The language of a response's messages.
@@ -61,13 +64,14 @@ impl Locale {
 }
 
 impl Reason {
-    pub const ALL: [Reason; 6] = [
+    pub const ALL: [Reason; 7] = [
         Reason::SegmentNotFound,
         Reason::SegmentLimitReached,
         Reason::SegmentNameNotUnique,
         Reason::BroadcastPlanLimitExceeded,
         Reason::BroadcastNoContacts,
         Reason::BroadcastSegmentNotFound,
+        Reason::BroadcastChannelUnavailable,
     ];
 
     /// The stable key clients can switch on (`extensions.reason`).
@@ -79,6 +83,7 @@ impl Reason {
             Reason::BroadcastPlanLimitExceeded => "BROADCAST_PLAN_LIMIT_EXCEEDED",
             Reason::BroadcastNoContacts => "BROADCAST_NO_CONTACTS",
             Reason::BroadcastSegmentNotFound => "BROADCAST_SEGMENT_NOT_FOUND",
+            Reason::BroadcastChannelUnavailable => "BROADCAST_CHANNEL_UNAVAILABLE",
         }
     }
 
@@ -105,6 +110,7 @@ impl Reason {
             }
             Reason::BroadcastNoContacts => "Broadcast error: there are no contacts in the target segment.",
             Reason::BroadcastSegmentNotFound => "Broadcast error: the target segment was not found.",
+            Reason::BroadcastChannelUnavailable => "Broadcast error: the broadcast's channel is no longer available.",
         }
     }
 
@@ -121,6 +127,7 @@ impl Reason {
             }
             Reason::BroadcastNoContacts => "Error de difusión: no hay contactos en el segmento objetivo",
             Reason::BroadcastSegmentNotFound => "Error de difusión: no se encontró el segmento de destino.",
+            Reason::BroadcastChannelUnavailable => "Error de difusión: el canal de la difusión ya no está disponible.",
         }
     }
 }

@@ -1,6 +1,13 @@
-//! Messaging channels: what each provider kind can do ([`capabilities`]). The adapters that
-//! speak each provider's wire format join this module as the dispatcher arrives.
+//! Messaging channels: what each provider kind can do ([`capabilities`]), what a message
+//! says ([`content`]), and the adapters that speak each provider's wire format behind one
+//! trait ([`adapter`]), so tests and benchmarks point them at a loopback mock.
 
+pub mod adapter;
 pub mod capabilities;
+pub mod content;
+pub mod custom;
+pub mod sandbox;
 
+pub use adapter::{Adapters, ChannelAdapter, Outgoing, SendOutcome};
 pub use capabilities::{BroadcastRequirement, Capabilities, IdentifierKind, MessagingWindow, RateLimit, capabilities};
+pub use content::MessageContent;

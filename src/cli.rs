@@ -11,7 +11,7 @@ use crate::startup::{self, Application};
 
 pub async fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command.unwrap_or(Command::Serve) {
-        Command::Serve => serve(cli.database, cli.server, cli.workspace).await,
+        Command::Serve => serve(cli.database, cli.server, cli.dispatcher, cli.workspace).await,
         Command::Migrate => {
             let db = crate::db::connect(&cli.database).await?;
             crate::db::migrate(&db).await?;
@@ -50,12 +50,13 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
 async fn serve(
     database: crate::config::DatabaseConfig,
     server: crate::config::ServerConfig,
+    dispatcher: crate::config::DispatcherConfig,
     workspace: crate::config::WorkspaceDefaults,
 ) -> anyhow::Result<()> {
     let backend = if database.is_postgres() { "PostgreSQL" } else { "SQLite" };
     // Listen for SIGTERM/SIGINT from the start, so that a signal at any moment is graceful.
     let shutdown = startup::shutdown_signal();
-    let app = startup::prepare(&database, server).await.context("could not prepare the database")?;
+    let app = startup::prepare(&database, server, dispatcher).await.context("could not prepare the database")?;
     tracing::info!(backend, "database ready");
     if let Some(created) = workspaces::ensure_first_workspace(&app.db, &workspace).await? {
         banner(&format!(

@@ -32,6 +32,9 @@ pub struct Cli {
     #[command(flatten)]
     pub workspace: WorkspaceDefaults,
 
+    #[command(flatten)]
+    pub dispatcher: DispatcherConfig,
+
     #[command(subcommand)]
     pub command: Option<Command>,
 }
@@ -203,4 +206,108 @@ pub struct WorkspaceDefaults {
     /// Email of a new workspace's owner.
     #[arg(long = "owner-email", env = "PREGON_OWNER_EMAIL", default_value = DEFAULT_OWNER_EMAIL, global = true)]
     pub owner_email: String,
+}
+
+/// The dispatcher: how it claims, retries and times out, and how the sandbox behaves.
+#[derive(Debug, Clone, Args)]
+pub struct DispatcherConfig {
+    /// Milliseconds between the dispatcher's looks for due broadcasts and queued messages
+    /// (it is also woken at once by sends and schedule changes).
+    #[arg(long = "dispatch-poll-ms", env = "PREGON_DISPATCH_POLL_MS", default_value_t = 250, global = true)]
+    pub poll_ms: u64,
+
+    /// Seconds a claimed message may stay SENDING before another sender retries it (with the
+    /// same idempotency key): what a crash costs in delay.
+    #[arg(long = "dispatch-lease-secs", env = "PREGON_DISPATCH_LEASE_SECS", default_value_t = 60, global = true)]
+    pub lease_secs: u64,
+
+    /// Messages one lane (a broadcast on a channel) has at the provider at once.
+    #[arg(long = "dispatch-concurrency", env = "PREGON_DISPATCH_CONCURRENCY", default_value_t = 64, global = true)]
+    pub concurrency: usize,
+
+    /// First retry delay after a transient provider error, in milliseconds; it doubles per
+    /// attempt (with jitter) up to `--retry-max-ms`.
+    #[arg(long = "retry-base-ms", env = "PREGON_RETRY_BASE_MS", default_value_t = 1000, global = true)]
+    pub retry_base_ms: u64,
+
+    /// Longest retry delay, in milliseconds (a provider's Retry-After may ask for more).
+    #[arg(long = "retry-max-ms", env = "PREGON_RETRY_MAX_MS", default_value_t = 60_000, global = true)]
+    pub retry_max_ms: u64,
+
+    /// Attempts per message before a transient error fails it.
+    #[arg(long = "max-attempts", env = "PREGON_MAX_ATTEMPTS", default_value_t = 6, global = true)]
+    pub max_attempts: u32,
+
+    /// Seconds to wait for a provider's answer.
+    #[arg(long = "provider-timeout-secs", env = "PREGON_PROVIDER_TIMEOUT_SECS", default_value_t = 10, global = true)]
+    pub provider_timeout_secs: u64,
+
+    /// Sandbox channel: milliseconds the simulated provider takes to accept a message.
+    #[arg(long = "sandbox-latency-ms", env = "PREGON_SANDBOX_LATENCY_MS", default_value_t = 50, global = true)]
+    pub sandbox_latency_ms: u64,
+
+    /// Sandbox channel: percent of messages the simulated provider rejects.
+    #[arg(long = "sandbox-failure-percent", env = "PREGON_SANDBOX_FAILURE_PERCENT", default_value_t = 5, value_parser = clap::value_parser!(u8).range(0..=100), global = true)]
+    pub sandbox_failure_percent: u8,
+
+    /// Sandbox channel: milliseconds until an accepted message is reported delivered (and as
+    /// long again until read).
+    #[arg(long = "sandbox-delivery-ms", env = "PREGON_SANDBOX_DELIVERY_MS", default_value_t = 1500, global = true)]
+    pub sandbox_delivery_ms: u64,
+
+    /// Sandbox channel: percent of delivered messages later reported read.
+    #[arg(long = "sandbox-read-percent", env = "PREGON_SANDBOX_READ_PERCENT", default_value_t = 60, value_parser = clap::value_parser!(u8).range(0..=100), global = true)]
+    pub sandbox_read_percent: u8,
+}
+
+impl Default for DispatcherConfig {
+    /// The defaults clap applies, without reading the environment (tests and embedding).
+    fn default() -> Self {
+        DispatcherConfig {
+            poll_ms: 250,
+            lease_secs: 60,
+            concurrency: 64,
+            retry_base_ms: 1000,
+            retry_max_ms: 60_000,
+            max_attempts: 6,
+            provider_timeout_secs: 10,
+            sandbox_latency_ms: 50,
+            sandbox_failure_percent: 5,
+            sandbox_delivery_ms: 1500,
+            sandbox_read_percent: 60,
+        }
+    }
+}
+
+impl DispatcherConfig {
+    pub fn poll(&self) -> Duration {
+        Duration::from_millis(self.poll_ms.max(10))
+    }
+
+    pub fn lease(&self) -> Duration {
+        Duration::from_secs(self.lease_secs.max(1))
+    }
+
+    pub fn provider_timeout(&self) -> Duration {
+        Duration::from_secs(self.provider_timeout_secs.max(1))
+    }
+
+    pub fn sandbox(&self) -> crate::channels::sandbox::SandboxSettings {
+        crate::channels::sandbox::SandboxSettings {
+            latency: Duration::from_millis(self.sandbox_latency_ms),
+            failure_percent: self.sandbox_failure_percent,
+            delivery_delay: Duration::from_millis(self.sandbox_delivery_ms),
+            read_percent: self.sandbox_read_percent,
+        }
+    }
+
+    /// The delay before attempt `attempts + 1` after a transient error: exponential from the
+    /// base, capped, with up to 20% jitter so that a burst of failures does not retry as one.
+    pub fn backoff(&self, attempts: u32) -> Duration {
+        use rand::Rng;
+        let exponent = attempts.saturating_sub(1).min(20);
+        let base = self.retry_base_ms.saturating_mul(1u64 << exponent).min(self.retry_max_ms);
+        let jitter = rand::rng().random_range(0..=base / 5);
+        Duration::from_millis(base + jitter)
+    }
 }

@@ -102,7 +102,7 @@ fn reason_code(reason: Reason) -> ErrorCode {
         Reason::SegmentNotFound | Reason::BroadcastSegmentNotFound => ErrorCode::NotFound,
         Reason::SegmentLimitReached | Reason::BroadcastPlanLimitExceeded => ErrorCode::LimitReached,
         Reason::SegmentNameNotUnique => ErrorCode::Conflict,
-        Reason::BroadcastNoContacts => ErrorCode::BadUserInput,
+        Reason::BroadcastNoContacts | Reason::BroadcastChannelUnavailable => ErrorCode::BadUserInput,
     }
 }
 

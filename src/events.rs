@@ -6,6 +6,7 @@
 
 use std::sync::Arc;
 
+use entity::{BroadcastStatus, DeliveryStatus};
 use tokio::sync::broadcast;
 
 /// Events kept for slow subscribers before they start skipping.
@@ -26,12 +27,30 @@ pub enum Event {
     ContactChanged { workspace_id: i64, contact_id: i64, action: ChangeAction },
     /// An import created or updated `count` contacts (one event, not one per row).
     ContactsImported { workspace_id: i64, count: u64 },
+    /// A broadcast was created, changed, deleted or changed status.
+    BroadcastChanged { workspace_id: i64, broadcast_id: i64, action: ChangeAction, status: BroadcastStatus },
+}
+
+/// A message's delivery status changed (dispatcher, webhooks, the sandbox). On a bus of its
+/// own: there are thousands a second while a broadcast runs, and the other subscriptions must
+/// not wade through them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MessageStatusEvent {
+    pub workspace_id: i64,
+    pub message_id: i64,
+    pub broadcast_id: Option<i64>,
+    pub contact_id: Option<i64>,
+    pub status: DeliveryStatus,
+    pub error_code: Option<String>,
+    pub at: chrono::DateTime<chrono::Utc>,
 }
 
 impl Event {
     pub fn workspace_id(&self) -> i64 {
         match self {
-            Event::ContactChanged { workspace_id, .. } | Event::ContactsImported { workspace_id, .. } => *workspace_id,
+            Event::ContactChanged { workspace_id, .. }
+            | Event::ContactsImported { workspace_id, .. }
+            | Event::BroadcastChanged { workspace_id, .. } => *workspace_id,
         }
     }
 }
@@ -39,11 +58,12 @@ impl Event {
 #[derive(Clone)]
 pub struct EventBus {
     sender: broadcast::Sender<Arc<Event>>,
+    messages: broadcast::Sender<Arc<MessageStatusEvent>>,
 }
 
 impl Default for EventBus {
     fn default() -> Self {
-        EventBus { sender: broadcast::channel(CAPACITY).0 }
+        EventBus { sender: broadcast::channel(CAPACITY).0, messages: broadcast::channel(CAPACITY).0 }
     }
 }
 
@@ -55,5 +75,16 @@ impl EventBus {
 
     pub fn subscribe(&self) -> broadcast::Receiver<Arc<Event>> {
         self.sender.subscribe()
+    }
+
+    /// Publishes a message status change; free when nobody listens.
+    pub fn publish_message(&self, event: MessageStatusEvent) {
+        if self.messages.receiver_count() > 0 {
+            let _ = self.messages.send(Arc::new(event));
+        }
+    }
+
+    pub fn subscribe_messages(&self) -> broadcast::Receiver<Arc<MessageStatusEvent>> {
+        self.messages.subscribe()
     }
 }

@@ -2,6 +2,7 @@
 //! Resolvers translate between GraphQL and the services; they decide nothing.
 
 pub mod api_token;
+pub mod broadcast;
 pub mod channel;
 pub mod contact;
 pub mod contact_field;
@@ -11,6 +12,7 @@ pub mod enums;
 pub mod extensions;
 pub mod import;
 pub mod loaders;
+pub mod message;
 pub mod scalars;
 pub mod segment;
 pub mod tag;
@@ -37,6 +39,8 @@ pub struct Query(
     segment::SegmentQuery,
     duplicate::DuplicateQuery,
     contact::ContactExportQuery,
+    broadcast::BroadcastQuery,
+    message::MessageQuery,
 );
 
 /// Everything that can be changed.
@@ -52,11 +56,13 @@ pub struct Mutation(
     segment::SegmentMutation,
     duplicate::DuplicateMutation,
     import::ImportMutation,
+    broadcast::BroadcastMutation,
+    message::MessageMutation,
 );
 
 /// Live updates, over WebSocket at /graphql/ws.
 #[derive(MergedSubscription, Default)]
-pub struct Subscription(contact::ContactSubscription);
+pub struct Subscription(contact::ContactSubscription, broadcast::BroadcastSubscription, message::MessageSubscription);
 
 pub type PregonSchema = Schema<Query, Mutation, Subscription>;
 

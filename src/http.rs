@@ -5,6 +5,7 @@ pub mod exports;
 pub mod graphql;
 pub mod health;
 pub mod subscriptions;
+pub mod webhooks;
 
 use axum::http::{StatusCode, header};
 use axum::response::{Html, IntoResponse, Response};

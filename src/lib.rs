@@ -2,8 +2,8 @@
 //!
 //! Layout: `config` (settings), `app` (shared state), `startup` (build and run the server),
 //! `router` (every route), `http/` (handlers), `graphql/` (translates), `services/`
-//! (decides), `channels/` (providers), `auth` (tokens and workspace confinement), `db`,
-//! `events`, `metrics`, `error`.
+//! (decides), `dispatcher/` (sends), `channels/` (providers' wire formats), `auth` (tokens
+//! and workspace confinement), `db`, `events`, `progress`, `metrics`, `error`.
 
 pub mod app;
 pub mod auth;
@@ -12,12 +12,14 @@ pub mod channels;
 pub mod cli;
 pub mod config;
 pub mod db;
+pub mod dispatcher;
 pub mod error;
 pub mod events;
 pub mod graphql;
 pub mod http;
 pub mod metrics;
 pub mod normalize;
+pub mod progress;
 pub mod router;
 pub mod services;
 pub mod startup;

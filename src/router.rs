@@ -2,7 +2,7 @@
 
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
+use axum::routing::{get, post};
 use axum::{Router, middleware};
 use serde_json::json;
 use tower_http::catch_panic::CatchPanicLayer;
@@ -16,6 +16,7 @@ pub fn router(state: HttpState) -> Router {
         .route("/graphql", get(http::graphql::get).post(http::graphql::post))
         .route("/graphql/ws", get(http::subscriptions::upgrade))
         .route("/export/contacts.csv", get(http::exports::contacts_csv))
+        .route("/webhooks/{channel_id}", post(http::webhooks::receive))
         .route("/healthz", get(http::health::live))
         .route("/readyz", get(http::health::ready))
         .route("/metrics", get(http::health::metrics))

@@ -5,12 +5,15 @@
 //! [`App`]: crate::app::App
 
 pub mod api_tokens;
+pub mod broadcasts;
 pub mod channels;
 pub mod contact_fields;
 pub mod contacts;
+pub mod delivery;
 pub mod duplicates;
 pub mod exports;
 pub mod imports;
+pub mod messages;
 pub mod segments;
 pub mod tags;
 pub mod teams;

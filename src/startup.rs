@@ -8,16 +8,27 @@ use anyhow::Context;
 use tokio::net::TcpListener;
 
 use crate::app::{App, AppState};
-use crate::config::{DatabaseConfig, ServerConfig};
+use crate::config::{DatabaseConfig, DispatcherConfig, ServerConfig};
 use crate::events::EventBus;
 use crate::graphql;
 use crate::http::HttpState;
 
 /// Connects to the database, migrates it and builds the shared state.
-pub async fn prepare(database: &DatabaseConfig, config: ServerConfig) -> anyhow::Result<AppState> {
+pub async fn prepare(
+    database: &DatabaseConfig,
+    config: ServerConfig,
+    dispatch: DispatcherConfig,
+) -> anyhow::Result<AppState> {
     let db = crate::db::connect(database).await?;
     crate::db::migrate(&db).await?;
-    Ok(AppState(Arc::new(App { db, events: EventBus::default(), config })))
+    Ok(AppState(Arc::new(App {
+        db,
+        events: EventBus::default(),
+        progress: Default::default(),
+        config,
+        dispatch,
+        dispatcher_wake: Default::default(),
+    })))
 }
 
 /// A bound server, not yet serving. Binding `127.0.0.1:0` picks a free port (tests).
@@ -43,25 +54,35 @@ impl Application {
         self.listener.local_addr().expect("a bound listener has an address")
     }
 
-    /// Serves until `shutdown` completes, then lets requests in flight finish for at most
-    /// the configured grace period.
+    /// Serves the API and runs the dispatcher until `shutdown` completes; then the server
+    /// lets requests in flight finish and the dispatcher stops claiming, hands back what it
+    /// claimed but did not send and waits for the sends in flight, for at most the configured
+    /// grace period.
     pub async fn run_until_stopped(self, shutdown: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
         let grace = self.app.config.shutdown_grace();
-        let (stopping, mut stopped) = tokio::sync::watch::channel(false);
+        let (stopping, stopped) = tokio::sync::watch::channel(false);
         let signal = async move {
             shutdown.await;
-            tracing::info!("shutting down: no new connections, finishing requests in flight");
+            tracing::info!("shutting down: no new connections or claims, finishing what is in flight");
             let _ = stopping.send(true);
         };
-        let server = axum::serve(self.listener, self.router).with_graceful_shutdown(signal);
-        let deadline = async move {
+        let when_stopping = |mut stopped: tokio::sync::watch::Receiver<bool>| async move {
             let _ = stopped.wait_for(|stopping| *stopping).await;
+        };
+        let server = axum::serve(self.listener, self.router).with_graceful_shutdown(signal);
+        let dispatcher = crate::dispatcher::Dispatcher::new(self.app.clone()).run(when_stopping(stopped.clone()));
+        let deadline = async move {
+            when_stopping(stopped).await;
             tokio::time::sleep(grace).await;
         };
+        let both = async move {
+            let (served, ()) = tokio::join!(server, dispatcher);
+            served.context("the HTTP server failed")
+        };
         tokio::select! {
-            result = server => result.context("the HTTP server failed"),
+            result = both => result,
             () = deadline => {
-                tracing::warn!(grace_secs = grace.as_secs(), "requests still running after the grace period; stopping anyway");
+                tracing::warn!(grace_secs = grace.as_secs(), "still busy after the grace period; stopping anyway");
                 Ok(())
             }
         }

@@ -44,7 +44,10 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     let app = pregon::app::AppState(std::sync::Arc::new(pregon::app::App {
         db: app.db.clone(),
         events: app.events.clone(),
+        progress: Default::default(),
         config,
+        dispatch: app.dispatch.clone(),
+        dispatcher_wake: Default::default(),
     }));
     let application = Application::build(app.clone()).await?;
     let url = format!("http://{}/graphql", application.local_addr());

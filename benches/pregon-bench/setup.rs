@@ -58,7 +58,7 @@ impl BenchDatabase {
 pub async fn prepare(database: &BenchDatabase) -> anyhow::Result<(AppState, i64, String)> {
     let started = Instant::now();
     let config = ServerConfig { bind: "127.0.0.1:0".parse()?, ..ServerConfig::default() };
-    let app = pregon::startup::prepare(&database.config, config).await?;
+    let app = pregon::startup::prepare(&database.config, config, Default::default()).await?;
     let created = workspaces::create_workspace(&app.db, &WorkspaceDefaults::default())
         .await
         .map_err(|err| anyhow::anyhow!("workspace: {err}"))?;

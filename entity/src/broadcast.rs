@@ -34,6 +34,9 @@ pub struct Model {
     pub sent_by_user_id: Option<i64>,
     /// The broadcast this one resends to the failed recipients of.
     pub resend_of_id: Option<i64>,
+    /// For a resend: which of the original's recipients it goes to
+    /// (`{"onlyFailed": bool, "errorCodes": [..]}`).
+    pub resend_filter: Option<Json>,
     /// Segment size when scheduled.
     pub target_recipients: Option<i64>,
     /// Recipients a message was attempted for.

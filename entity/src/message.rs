@@ -32,6 +32,8 @@ pub struct Model {
     pub delivered_at: Option<DateTimeUtc>,
     pub read_at: Option<DateTimeUtc>,
     pub failed_at: Option<DateTimeUtc>,
+    /// A broadcast message the contact answered within 24 hours.
+    pub replied_at: Option<DateTimeUtc>,
     pub provider_message_id: Option<String>,
     pub error_code: Option<String>,
     pub error_text: Option<String>,

@@ -17,6 +17,8 @@ mod m20261122_000009_create_contact_channels;
 mod m20261122_000010_create_segments;
 mod m20261122_000011_create_broadcasts;
 mod m20261122_000012_create_messages;
+mod m20261122_000013_alter_messages;
+mod m20261122_000014_alter_broadcasts;
 
 pub struct Migrator;
 
@@ -36,6 +38,8 @@ impl MigratorTrait for Migrator {
             Box::new(m20261122_000010_create_segments::Migration),
             Box::new(m20261122_000011_create_broadcasts::Migration),
             Box::new(m20261122_000012_create_messages::Migration),
+            Box::new(m20261122_000013_alter_messages::Migration),
+            Box::new(m20261122_000014_alter_broadcasts::Migration),
         ]
     }
 }

@@ -113,7 +113,7 @@ pub struct RateLimitInput {
 }
 
 impl RateLimitInput {
-    fn into_rate(self) -> caps::RateLimit {
+    pub(crate) fn into_rate(self) -> caps::RateLimit {
         // Negative numbers become 0, which the service rejects with a clear message.
         caps::RateLimit { count: self.count.max(0) as u32, period_secs: self.period_seconds.max(0) as u32 }
     }

@@ -467,6 +467,7 @@ impl ContactSubscription {
                 Event::ContactsImported { count, .. } => {
                     Some(ContactChange { contact_id: None, action: ChangeAction::Imported, count })
                 }
+                Event::BroadcastChanged { .. } => None,
             },
             Err(lagged) => {
                 tracing::warn!(error = %lagged, "a contactChanged subscriber fell behind and skipped events");

@@ -121,3 +121,61 @@ pub enum BroadcastRequirement {
     /// A Facebook message tag.
     MessageTag,
 }
+
+/// Where a broadcast is in its life: DRAFT → SCHEDULED → RUNNING → COMPLETED, or FAILED.
+#[derive(Enum, Copy, Clone, Eq, PartialEq, Debug)]
+#[graphql(remote = "entity::BroadcastStatus")]
+pub enum BroadcastStatus {
+    /// Being prepared (seed 002: "Fabricación"); nothing is sent until it is scheduled.
+    Draft,
+    /// Waiting for its time ("Programado"); cancelling returns it to DRAFT.
+    Scheduled,
+    /// Sending ("En Proceso").
+    Running,
+    /// Every message was attempted ("Completado"); some may have failed.
+    Completed,
+    /// The broadcast as a whole failed, with a reason ("Fallido").
+    Failed,
+}
+
+/// Whether a message went to a contact or came from one.
+#[derive(Enum, Copy, Clone, Eq, PartialEq, Debug)]
+#[graphql(remote = "entity::MessageDirection")]
+pub enum MessageDirection {
+    /// From a contact.
+    Incoming,
+    /// To a contact.
+    Outgoing,
+}
+
+/// Where an outgoing message came from (seed 004).
+#[derive(Enum, Copy, Clone, Eq, PartialEq, Debug)]
+#[graphql(remote = "entity::MessageSource")]
+pub enum MessageSource {
+    /// A person in the app.
+    User,
+    /// A chatbot.
+    Bot,
+    /// A broadcast.
+    Broadcast,
+    /// A workflow.
+    Workflow,
+    /// The API.
+    Api,
+    /// Zapier.
+    Zapier,
+    /// Sent from the provider's own app and echoed back.
+    Echo,
+}
+
+/// The kind of outgoing message (seed 004).
+#[derive(Enum, Copy, Clone, Eq, PartialEq, Debug)]
+#[graphql(remote = "entity::MessageType")]
+pub enum MessageType {
+    /// A normal message, within the channel's messaging window.
+    Session,
+    /// A Messenger message with a message tag.
+    FacebookMessageTag,
+    /// An approved WhatsApp template.
+    WhatsappTemplate,
+}

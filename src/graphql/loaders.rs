@@ -11,6 +11,7 @@ use entity::{channel, contact_channel, tag, team, user};
 use crate::app::AppState;
 use crate::error::{ApiError, ServiceError};
 use crate::services::{channels, contacts, tags, teams, users};
+use sea_orm::{ColumnTrait, QueryFilter};
 
 /// A loader failure, shared by every field that waited on the batch.
 #[derive(Clone)]
@@ -146,5 +147,62 @@ impl Loader<ContactById> for WorkspaceLoader {
         let ids: Vec<i64> = keys.iter().map(|k| k.0).collect();
         let found = contacts::load_contacts(&self.app.db, self.workspace_id, &ids).await?;
         Ok(found.into_iter().map(|c| (ContactById(c.id), c)).collect())
+    }
+}
+
+/// Rows of a tenanted table by primary key, confined to the loader's workspace.
+async fn tenanted_by_ids<E>(loader: &WorkspaceLoader, ids: Vec<i64>) -> Result<Vec<E::Model>, LoadError>
+where
+    E: crate::auth::Tenanted,
+{
+    use sea_orm::{Iterable, PrimaryKeyToColumn};
+    let id = E::PrimaryKey::iter().next().expect("a primary key").into_column();
+    Ok(E::find()
+        .filter(E::workspace_column().eq(loader.workspace_id))
+        .filter(id.is_in(ids))
+        .all(&loader.app.db)
+        .await
+        .map_err(ServiceError::from)?)
+}
+
+/// A channel by id, deleted ones included (a broadcast or message keeps its channel).
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+pub struct ChannelById(pub i64);
+
+impl Loader<ChannelById> for WorkspaceLoader {
+    type Value = channel::Model;
+    type Error = LoadError;
+
+    async fn load(&self, keys: &[ChannelById]) -> Result<HashMap<ChannelById, Self::Value>, LoadError> {
+        let found = tenanted_by_ids::<channel::Entity>(self, keys.iter().map(|k| k.0).collect()).await?;
+        Ok(found.into_iter().map(|c| (ChannelById(c.id), c)).collect())
+    }
+}
+
+/// A segment by id.
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+pub struct SegmentById(pub i64);
+
+impl Loader<SegmentById> for WorkspaceLoader {
+    type Value = entity::segment::Model;
+    type Error = LoadError;
+
+    async fn load(&self, keys: &[SegmentById]) -> Result<HashMap<SegmentById, Self::Value>, LoadError> {
+        let found = tenanted_by_ids::<entity::segment::Entity>(self, keys.iter().map(|k| k.0).collect()).await?;
+        Ok(found.into_iter().map(|s| (SegmentById(s.id), s)).collect())
+    }
+}
+
+/// A broadcast by id.
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+pub struct BroadcastById(pub i64);
+
+impl Loader<BroadcastById> for WorkspaceLoader {
+    type Value = entity::broadcast::Model;
+    type Error = LoadError;
+
+    async fn load(&self, keys: &[BroadcastById]) -> Result<HashMap<BroadcastById, Self::Value>, LoadError> {
+        let found = tenanted_by_ids::<entity::broadcast::Entity>(self, keys.iter().map(|k| k.0).collect()).await?;
+        Ok(found.into_iter().map(|b| (BroadcastById(b.id), b)).collect())
     }
 }

@@ -214,13 +214,13 @@ async fn execute(
             return response;
         }
     };
+    let locale = Locale::from_accept_language(headers.get(header::ACCEPT_LANGUAGE).and_then(|v| v.to_str().ok()));
     let marker = ExecutionMarker::default();
-    let mut request = request.data(marker.clone());
+    let mut request = request.data(marker.clone()).data(locale);
     if let Some(scope) = scope {
         request = request.data(loaders::loaders(state.app.clone(), scope.workspace_id)).data(scope);
     }
     let mut response = state.schema.execute(request).await;
-    let locale = Locale::from_accept_language(headers.get(header::ACCEPT_LANGUAGE).and_then(|v| v.to_str().ok()));
     for error in &mut response.errors {
         let extensions = error.extensions.get_or_insert_with(Default::default);
         if let Some(async_graphql::Value::String(key)) = extensions.get("reason")

@@ -10,7 +10,7 @@ use tokio::process::{Child, Command};
 
 use crate::helpers::TestDatabase;
 
-fn pregon(db: &TestDatabase) -> Command {
+pub(crate) fn pregon(db: &TestDatabase) -> Command {
     let mut command = Command::new(env!("CARGO_BIN_EXE_pregon"));
     command
         .env("DATABASE_URL", db.url())
@@ -24,7 +24,7 @@ fn pregon(db: &TestDatabase) -> Command {
 }
 
 /// Reads the banner until the GraphiQL line; returns (token if printed, GraphQL URL).
-async fn read_banner(child: &mut Child) -> (Option<String>, String) {
+pub(crate) async fn read_banner(child: &mut Child) -> (Option<String>, String) {
     let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
     let stderr = child.stderr.take().unwrap();
     tokio::spawn(async move {

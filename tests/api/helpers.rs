@@ -4,7 +4,7 @@
 //! test gets a fresh PostgreSQL schema in that database, dropped when the test ends.
 
 use pregon::app::AppState;
-use pregon::config::{DatabaseConfig, ServerConfig, WorkspaceDefaults};
+use pregon::config::{DatabaseConfig, DispatcherConfig, ServerConfig, WorkspaceDefaults};
 use pregon::services::{api_tokens, workspaces};
 use pregon::startup::{self, Application};
 use sea_orm::ConnectionTrait;
@@ -23,6 +23,27 @@ pub struct TestApp {
     /// Dropped with the app: removes the test's database.
     _database: TestDatabase,
     shutdown: Option<tokio::sync::oneshot::Sender<()>>,
+    running: Option<tokio::task::JoinHandle<anyhow::Result<()>>>,
+    config: ServerConfig,
+    dispatch: DispatcherConfig,
+}
+
+/// Dispatcher settings for tests: quick polls, short leases and retries, a sandbox that
+/// answers at once and always delivers.
+pub fn test_dispatch() -> DispatcherConfig {
+    DispatcherConfig {
+        poll_ms: 50,
+        lease_secs: 2,
+        concurrency: 16,
+        retry_base_ms: 100,
+        retry_max_ms: 1000,
+        max_attempts: 4,
+        provider_timeout_secs: 2,
+        sandbox_latency_ms: 0,
+        sandbox_failure_percent: 0,
+        sandbox_delivery_ms: 50,
+        sandbox_read_percent: 100,
+    }
 }
 
 /// Where a test's data lives; removed on drop.
@@ -82,6 +103,13 @@ impl Drop for TestDatabase {
     }
 }
 
+/// With `PREGON_TEST_LOG` set (e.g. `pregon=debug`), the server's log goes to the test output.
+fn init_logging() {
+    if let Ok(filter) = std::env::var("PREGON_TEST_LOG") {
+        let _ = tracing_subscriber::fmt().with_env_filter(filter).with_test_writer().try_init();
+    }
+}
+
 pub fn random_suffix() -> String {
     use rand::Rng;
     let mut rng = rand::rng();
@@ -93,26 +121,41 @@ impl TestApp {
         Self::spawn_with(ServerConfig::default()).await
     }
 
-    pub async fn spawn_with(mut config: ServerConfig) -> TestApp {
+    pub async fn spawn_with(config: ServerConfig) -> TestApp {
+        Self::spawn_with_dispatch(config, test_dispatch()).await
+    }
+
+    pub async fn spawn_with_dispatch(mut config: ServerConfig, dispatch: DispatcherConfig) -> TestApp {
+        init_logging();
         config.bind = "127.0.0.1:0".parse().unwrap();
         let database = TestDatabase::create().await;
-        let app = startup::prepare(&database.config(), config).await.expect("database prepared");
+        let app =
+            startup::prepare(&database.config(), config.clone(), dispatch.clone()).await.expect("database prepared");
         let created = workspaces::create_workspace(&app.db, &WorkspaceDefaults::default()).await.expect("workspace");
-        let application = Application::build(app.clone()).await.expect("server built");
-        let address = format!("http://{}", application.local_addr());
-        let (shutdown, stopped) = tokio::sync::oneshot::channel::<()>();
-        tokio::spawn(application.run_until_stopped(async {
-            let _ = stopped.await;
-        }));
-        TestApp {
-            address,
+        let mut test = TestApp {
+            address: String::new(),
             app,
             token: created.owner_token,
             workspace_id: created.workspace.id,
             client: reqwest::Client::new(),
             _database: database,
-            shutdown: Some(shutdown),
-        }
+            shutdown: None,
+            running: None,
+            config,
+            dispatch,
+        };
+        test.serve().await;
+        test
+    }
+
+    async fn serve(&mut self) {
+        let application = Application::build(self.app.clone()).await.expect("server built");
+        self.address = format!("http://{}", application.local_addr());
+        let (shutdown, stopped) = tokio::sync::oneshot::channel::<()>();
+        self.running = Some(tokio::spawn(application.run_until_stopped(async {
+            let _ = stopped.await;
+        })));
+        self.shutdown = Some(shutdown);
     }
 
     /// Asks the server to stop, as SIGTERM would.
@@ -120,6 +163,25 @@ impl TestApp {
         if let Some(shutdown) = self.shutdown.take() {
             let _ = shutdown.send(());
         }
+    }
+
+    /// Stops the server as SIGTERM would and waits until it has.
+    pub async fn stop_and_wait(&mut self) {
+        self.stop();
+        if let Some(running) = self.running.take() {
+            let _ = running.await;
+        }
+    }
+
+    /// Starts the server again on the same database, as a restart would; `pause` passes
+    /// between the two.
+    pub async fn restart(&mut self, pause: std::time::Duration) {
+        self.stop_and_wait().await;
+        tokio::time::sleep(pause).await;
+        self.app = startup::prepare(&self._database.config(), self.config.clone(), self.dispatch.clone())
+            .await
+            .expect("database prepared");
+        self.serve().await;
     }
 
     /// A GraphQL request as the workspace owner; the whole response body.

@@ -3,14 +3,17 @@
 
 mod auth;
 mod binary;
+mod broadcasts;
 mod channels;
 mod contacts;
+mod dispatcher;
 mod duplicates;
 mod errors;
 mod exports;
 mod graphql_http;
 mod helpers;
 mod imports;
+mod mock_provider;
 mod schema;
 mod segments;
 mod subscriptions;

@@ -12,7 +12,7 @@ use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 
 use crate::helpers::TestApp;
 
-type Socket = WebSocketStream<MaybeTlsStream<TcpStream>>;
+pub(crate) type Socket = WebSocketStream<MaybeTlsStream<TcpStream>>;
 
 async fn connect(app: &TestApp, protocol: &str) -> Socket {
     let url = format!("{}/graphql/ws", app.address.replace("http://", "ws://"));
@@ -24,7 +24,7 @@ async fn connect(app: &TestApp, protocol: &str) -> Socket {
 }
 
 /// Connects with `protocol` and authenticates with `token`; asserts the acknowledgement.
-async fn connect_as(app: &TestApp, protocol: &str, token: &str) -> Socket {
+pub(crate) async fn connect_as(app: &TestApp, protocol: &str, token: &str) -> Socket {
     let mut socket = connect(app, protocol).await;
     send(&mut socket, json!({ "type": "connection_init", "payload": { "authorization": format!("Bearer {token}") } }))
         .await;
@@ -32,12 +32,12 @@ async fn connect_as(app: &TestApp, protocol: &str, token: &str) -> Socket {
     socket
 }
 
-async fn send(socket: &mut Socket, message: Value) {
+pub(crate) async fn send(socket: &mut Socket, message: Value) {
     socket.send(Message::Text(message.to_string().into())).await.unwrap();
 }
 
 /// The next JSON text message, skipping pings/keep-alives; `None` when the socket closes.
-async fn next_json(socket: &mut Socket) -> Option<Value> {
+pub(crate) async fn next_json(socket: &mut Socket) -> Option<Value> {
     loop {
         let message =
             tokio::time::timeout(Duration::from_secs(10), socket.next()).await.expect("a message within 10 s")?;

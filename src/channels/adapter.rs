@@ -1,0 +1,117 @@
+//! The one trait every provider adapter implements, and what goes in and out of it.
+//!
+//! An adapter turns an [`Outgoing`] message into the provider's request and the provider's
+//! answer into a [`SendOutcome`]: accepted, transient (retry later, honouring any
+//! retry-after) or permanent (failed with the provider's code and text). It decides nothing
+//! else: the dispatcher owns rates, retries and statuses.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use entity::{ChannelKind, DeliveryStatus, MessageType, channel};
+
+use super::content::MessageContent;
+use super::custom::CustomAdapter;
+use super::sandbox::{SandboxAdapter, SandboxSettings};
+
+/// One message to hand to a provider.
+#[derive(Debug, Clone)]
+pub struct Outgoing<'a> {
+    /// Our message id: the idempotency key of every attempt.
+    pub message_id: i64,
+    pub broadcast_id: Option<i64>,
+    pub contact_id: Option<i64>,
+    pub channel: &'a channel::Model,
+    /// The provider base URL in use (the channel's override or the official host).
+    pub base_url: Option<&'a str>,
+    /// The recipient's identifier on the channel.
+    pub address: &'a str,
+    pub message_type: MessageType,
+    pub content: &'a MessageContent,
+}
+
+/// What the provider said.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SendOutcome {
+    /// Accepted; the provider's id for the message when it gave one.
+    Accepted { provider_message_id: Option<String> },
+    /// Try again later (timeout, 5xx, 429); `retry_after` when the provider said when.
+    Transient { code: String, text: String, retry_after: Option<Duration> },
+    /// Will never succeed as it is: the message fails with the provider's code and text.
+    Permanent { code: String, text: String },
+}
+
+/// A delivery status a provider reported after accepting a message (a webhook, or the
+/// sandbox's simulation).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StatusReport {
+    pub channel_id: i64,
+    /// Our id, when the provider echoes it back.
+    pub message_id: Option<i64>,
+    /// The provider's id, otherwise.
+    pub provider_message_id: Option<String>,
+    /// SENT, DELIVERED, READ or FAILED.
+    pub status: DeliveryStatus,
+    pub at: DateTime<Utc>,
+    /// The provider's code and text, for FAILED.
+    pub error: Option<(String, String)>,
+}
+
+/// A provider adapter.
+#[async_trait::async_trait]
+pub trait ChannelAdapter: Send + Sync {
+    /// Sends one message. Never panics and never returns early: every failure is an outcome.
+    async fn send(&self, message: &Outgoing<'_>) -> SendOutcome;
+}
+
+/// Where the sandbox's simulated status callbacks go.
+pub type StatusSink = tokio::sync::mpsc::UnboundedSender<StatusReport>;
+
+/// The adapters of every kind Pregón can send on, sharing one HTTP client.
+#[derive(Clone)]
+pub struct Adapters {
+    custom: Arc<CustomAdapter>,
+    sandbox: Arc<SandboxAdapter>,
+}
+
+impl Adapters {
+    pub fn new(provider_timeout: Duration, sandbox: SandboxSettings, statuses: StatusSink) -> Adapters {
+        let client = reqwest::Client::builder()
+            .timeout(provider_timeout)
+            .connect_timeout(provider_timeout.min(Duration::from_secs(5)))
+            .pool_max_idle_per_host(256)
+            .tcp_nodelay(true)
+            .user_agent(concat!("Pregon/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .expect("the HTTP client's settings are valid");
+        Adapters {
+            custom: Arc::new(CustomAdapter::new(client)),
+            sandbox: Arc::new(SandboxAdapter::new(sandbox, statuses)),
+        }
+    }
+
+    /// The adapter for `kind`; `None` for kinds Pregón does not send on yet.
+    pub fn for_kind(&self, kind: ChannelKind) -> Option<Arc<dyn ChannelAdapter>> {
+        match kind {
+            ChannelKind::Custom => Some(self.custom.clone()),
+            ChannelKind::Sandbox => Some(self.sandbox.clone()),
+            _ => None,
+        }
+    }
+
+    /// Whether Pregón can send on `kind`.
+    pub fn supports(kind: ChannelKind) -> bool {
+        matches!(kind, ChannelKind::Custom | ChannelKind::Sandbox)
+    }
+}
+
+/// Reads a `Retry-After` header: seconds, or an HTTP date.
+pub fn retry_after(headers: &reqwest::header::HeaderMap) -> Option<Duration> {
+    let value = headers.get(reqwest::header::RETRY_AFTER)?.to_str().ok()?.trim();
+    if let Ok(seconds) = value.parse::<u64>() {
+        return Some(Duration::from_secs(seconds));
+    }
+    let at = DateTime::parse_from_rfc2822(value).ok()?.with_timezone(&Utc);
+    (at - Utc::now()).to_std().ok().or(Some(Duration::ZERO))
+}

@@ -1,0 +1,172 @@
+//! Live progress of broadcasts, for `broadcastProgress` subscribers.
+//!
+//! One `watch` channel per broadcast holds its latest snapshot: writers (the dispatcher's
+//! recorder, webhooks, status changes) replace it, and every subscriber reads the newest value
+//! when it is ready for one. That is the coalescing: a subscriber never queues old snapshots, so
+//! 10,000 of them cost 10,000 small receivers, not 10,000 queues. The hub also keeps a few recent
+//! (time, processed) samples per broadcast to report the current rate and an estimated end.
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use chrono::{DateTime, Utc};
+use entity::{BroadcastStatus, broadcast};
+use futures_util::Stream;
+use tokio::sync::watch;
+
+/// Fastest a subscriber is sent updates: at most ten a second.
+pub const MIN_INTERVAL: Duration = Duration::from_millis(100);
+
+/// How far back the current rate looks.
+const RATE_WINDOW: Duration = Duration::from_secs(3);
+
+/// A broadcast's progress at one moment.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ProgressSnapshot {
+    pub broadcast_id: i64,
+    pub workspace_id: i64,
+    pub status: BroadcastStatus,
+    pub failure_reason: Option<String>,
+    /// Segment size when scheduled.
+    pub target: Option<i64>,
+    /// Messages the broadcast expanded to.
+    pub total: i64,
+    /// Messages attempted so far (sent or failed).
+    pub processed: i64,
+    pub sent: i64,
+    pub delivered: i64,
+    pub read: i64,
+    pub failed: i64,
+    pub replied: i64,
+    /// Messages per second over the last few seconds.
+    pub current_rate: f64,
+    pub estimated_completion_at: Option<DateTime<Utc>>,
+    pub updated_at: DateTime<Utc>,
+}
+
+impl ProgressSnapshot {
+    pub fn is_terminal(&self) -> bool {
+        matches!(self.status, BroadcastStatus::Completed | BroadcastStatus::Failed)
+    }
+
+    fn from_model(model: &broadcast::Model) -> ProgressSnapshot {
+        ProgressSnapshot {
+            broadcast_id: model.id,
+            workspace_id: model.workspace_id,
+            status: model.status,
+            failure_reason: model.failure_reason.clone(),
+            target: model.target_recipients,
+            total: model.total_messages,
+            processed: model.completed_recipients,
+            sent: model.sent_count,
+            delivered: model.delivered_count,
+            read: model.read_count,
+            failed: model.failed_count,
+            replied: model.replied_count,
+            current_rate: 0.0,
+            estimated_completion_at: None,
+            updated_at: model.updated_at,
+        }
+    }
+
+    /// Whether `self` is at least as recent as `other` (later change, then more counted).
+    fn supersedes(&self, other: &ProgressSnapshot) -> bool {
+        let weight = |s: &ProgressSnapshot| s.processed + s.sent + s.delivered + s.read + s.failed + s.replied;
+        (self.updated_at, weight(self)) >= (other.updated_at, weight(other))
+    }
+}
+
+struct Entry {
+    sender: watch::Sender<Arc<ProgressSnapshot>>,
+    samples: VecDeque<(Instant, i64)>,
+}
+
+/// Every broadcast's latest progress, in this process.
+#[derive(Default)]
+pub struct ProgressHub {
+    entries: Mutex<HashMap<i64, Entry>>,
+}
+
+impl ProgressHub {
+    /// Records a broadcast as it now is (after a counter or status change).
+    pub fn publish(&self, model: &broadcast::Model) {
+        let mut snapshot = ProgressSnapshot::from_model(model);
+        let mut entries = self.entries.lock().expect("progress hub lock");
+        let terminal = snapshot.is_terminal();
+        let entry = entries.entry(model.id).or_insert_with(|| Entry {
+            sender: watch::channel(Arc::new(snapshot.clone())).0,
+            samples: VecDeque::new(),
+        });
+        if !terminal {
+            let now = Instant::now();
+            entry.samples.push_back((now, snapshot.processed));
+            while entry.samples.len() > 2 && now.duration_since(entry.samples[0].0) > RATE_WINDOW {
+                entry.samples.pop_front();
+            }
+            if let (Some(first), Some(last)) = (entry.samples.front(), entry.samples.back()) {
+                let seconds = last.0.duration_since(first.0).as_secs_f64();
+                if seconds >= 0.2 {
+                    snapshot.current_rate = ((last.1 - first.1).max(0) as f64 / seconds * 10.0).round() / 10.0;
+                }
+            }
+            let remaining = (snapshot.total - snapshot.processed).max(0);
+            if snapshot.status == BroadcastStatus::Running && snapshot.current_rate > 0.0 && remaining > 0 {
+                let seconds = remaining as f64 / snapshot.current_rate;
+                snapshot.estimated_completion_at =
+                    Some(Utc::now() + chrono::Duration::milliseconds((seconds * 1000.0) as i64));
+            }
+        }
+        let newer = snapshot.supersedes(&entry.sender.borrow());
+        if newer {
+            entry.sender.send_replace(Arc::new(snapshot));
+        }
+        if terminal && entry.sender.receiver_count() == 0 {
+            entries.remove(&model.id);
+        }
+    }
+
+    /// A receiver of `model`'s progress, starting from the newer of what the hub has and
+    /// `model` (as just read from the database).
+    pub fn subscribe(&self, model: &broadcast::Model) -> watch::Receiver<Arc<ProgressSnapshot>> {
+        let snapshot = ProgressSnapshot::from_model(model);
+        let mut entries = self.entries.lock().expect("progress hub lock");
+        let entry = entries.entry(model.id).or_insert_with(|| Entry {
+            sender: watch::channel(Arc::new(snapshot.clone())).0,
+            samples: VecDeque::new(),
+        });
+        if snapshot.supersedes(&entry.sender.borrow()) {
+            entry.sender.send_replace(Arc::new(snapshot));
+        }
+        entry.sender.subscribe()
+    }
+
+    /// Drops the entries of finished broadcasts nobody follows any more.
+    pub fn prune(&self) {
+        let mut entries = self.entries.lock().expect("progress hub lock");
+        entries.retain(|_, entry| entry.sender.receiver_count() > 0 || !entry.sender.borrow().is_terminal());
+    }
+}
+
+/// The snapshots a subscriber sees: the current one at once, then the newest at most every
+/// [`MIN_INTERVAL`], ending after the first terminal one.
+pub fn stream(receiver: watch::Receiver<Arc<ProgressSnapshot>>) -> impl Stream<Item = Arc<ProgressSnapshot>> {
+    struct State {
+        receiver: watch::Receiver<Arc<ProgressSnapshot>>,
+        last_sent: Option<tokio::time::Instant>,
+        done: bool,
+    }
+    futures_util::stream::unfold(State { receiver, last_sent: None, done: false }, |mut state| async move {
+        if state.done {
+            return None;
+        }
+        if let Some(last) = state.last_sent {
+            tokio::time::sleep_until(last + MIN_INTERVAL).await;
+            state.receiver.changed().await.ok()?;
+        }
+        let snapshot = state.receiver.borrow_and_update().clone();
+        state.done = snapshot.is_terminal();
+        state.last_sent = Some(tokio::time::Instant::now());
+        Some((snapshot, state))
+    })
+}

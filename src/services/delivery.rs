@@ -1,0 +1,662 @@
+//! Delivery statuses: the one place where a message's status changes, whoever reports it (the
+//! dispatcher, a provider's webhook, the sandbox), and where inbound messages are recorded.
+//!
+//! Rules (DESIGN.md, seed 003): statuses only move forward (QUEUED → SENDING → SENT →
+//! DELIVERED → READ); FAILED is final and can only follow QUEUED, SENDING or SENT; a later
+//! status fills the earlier timestamps it implies (a READ is also delivered and sent); nothing
+//! changes more than 30 days after sending. Every change updates the broadcast's counters in the
+//! same transaction, so they always equal counts over the message rows:
+//! `sent = sent_at set`, `delivered = delivered_at set`, `read = read_at set`,
+//! `failed = status FAILED`, `replied = replied_at set`, `completed_recipients = messages no
+//! longer QUEUED or SENDING`. Each update is guarded by the status it was computed from; one
+//! that lost a race is recomputed from the row as it now is.
+
+use std::collections::HashMap;
+
+use chrono::{DateTime, Duration, Utc};
+use entity::{BroadcastStatus, DeliveryStatus, MessageDirection, broadcast, contact, contact_channel, message};
+use sea_orm::sea_query::{Expr, ExprTrait};
+use sea_orm::{
+    ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder,
+    TransactionTrait,
+};
+
+use crate::app::App;
+use crate::channels::adapter::StatusReport;
+use crate::channels::capabilities;
+use crate::error::{ServiceError, ServiceResult};
+use crate::events::{ChangeAction, Event, MessageStatusEvent};
+
+/// Statuses are tracked for this long after sending (seed 004).
+pub const TRACKING_DAYS: i64 = 30;
+
+/// A reply within this long of a broadcast message counts as a reply to it.
+pub const REPLY_WINDOW_HOURS: i64 = 24;
+
+/// What a status change depends on, read from a message row.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Tracked {
+    pub id: i64,
+    pub workspace_id: i64,
+    pub broadcast_id: Option<i64>,
+    pub contact_id: Option<i64>,
+    pub status: DeliveryStatus,
+    pub sent_at: Option<DateTime<Utc>>,
+    pub delivered_at: Option<DateTime<Utc>>,
+    pub read_at: Option<DateTime<Utc>>,
+    pub created_at: DateTime<Utc>,
+}
+
+impl From<&message::Model> for Tracked {
+    fn from(m: &message::Model) -> Tracked {
+        Tracked {
+            id: m.id,
+            workspace_id: m.workspace_id,
+            broadcast_id: m.broadcast_id,
+            contact_id: m.contact_id,
+            status: m.status,
+            sent_at: m.sent_at,
+            delivered_at: m.delivered_at,
+            read_at: m.read_at,
+            created_at: m.created_at,
+        }
+    }
+}
+
+/// What happened to a message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Update {
+    /// The provider accepted it (SENT).
+    Accepted { provider_message_id: Option<String> },
+    /// Reported DELIVERED.
+    Delivered,
+    /// Reported READ.
+    Read,
+    /// Failed for good, with the provider's (or our) code and text.
+    Failed { code: String, text: String },
+    /// A transient failure: back to QUEUED until `at` (only from SENDING).
+    Retry { at: DateTime<Utc>, code: String, text: String },
+}
+
+/// Counter changes of one broadcast.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Deltas {
+    pub sent: i64,
+    pub delivered: i64,
+    pub read: i64,
+    pub failed: i64,
+    pub completed: i64,
+}
+
+impl Deltas {
+    fn add(&mut self, other: Deltas) {
+        self.sent += other.sent;
+        self.delivered += other.delivered;
+        self.read += other.read;
+        self.failed += other.failed;
+        self.completed += other.completed;
+    }
+
+    fn is_zero(&self) -> bool {
+        *self == Deltas::default()
+    }
+}
+
+/// One computed change to one message row.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Change {
+    pub message: Tracked,
+    pub to: DeliveryStatus,
+    pub set_sent: bool,
+    pub set_delivered: bool,
+    pub set_read: bool,
+    pub provider_message_id: Option<String>,
+    pub error: Option<(String, String)>,
+    pub next_attempt_at: Option<DateTime<Utc>>,
+    pub deltas: Deltas,
+}
+
+fn rank(status: DeliveryStatus) -> u8 {
+    match status {
+        DeliveryStatus::Queued => 0,
+        DeliveryStatus::Sending => 1,
+        DeliveryStatus::Sent => 2,
+        DeliveryStatus::Delivered => 3,
+        DeliveryStatus::Read => 4,
+        DeliveryStatus::Failed => 5,
+    }
+}
+
+/// The change `update` makes to `message` at `now`; `None` when it changes nothing (a status
+/// that would move backwards, anything after FAILED, anything after the tracking period).
+pub fn transition(message: &Tracked, update: &Update, now: DateTime<Utc>) -> Option<Change> {
+    let current = rank(message.status);
+    if message.status == DeliveryStatus::Failed {
+        return None;
+    }
+    let attempted = current <= 1;
+    let base = Change {
+        message: message.clone(),
+        to: message.status,
+        set_sent: false,
+        set_delivered: false,
+        set_read: false,
+        provider_message_id: None,
+        error: None,
+        next_attempt_at: None,
+        deltas: Deltas::default(),
+    };
+    let tracked_since = message.sent_at.unwrap_or(message.created_at);
+    let past_tracking = now - tracked_since > Duration::days(TRACKING_DAYS);
+    let forward = |to: DeliveryStatus, provider_message_id: Option<String>| {
+        let target = rank(to);
+        if target <= current {
+            return None;
+        }
+        let set_sent = message.sent_at.is_none();
+        let set_delivered = target >= 3 && message.delivered_at.is_none();
+        let set_read = target >= 4 && message.read_at.is_none();
+        Some(Change {
+            to,
+            set_sent,
+            set_delivered,
+            set_read,
+            provider_message_id,
+            deltas: Deltas {
+                sent: set_sent as i64,
+                delivered: set_delivered as i64,
+                read: set_read as i64,
+                failed: 0,
+                completed: attempted as i64,
+            },
+            ..base.clone()
+        })
+    };
+    match update {
+        Update::Accepted { provider_message_id } => forward(DeliveryStatus::Sent, provider_message_id.clone()),
+        Update::Delivered if !past_tracking => forward(DeliveryStatus::Delivered, None),
+        Update::Read if !past_tracking => forward(DeliveryStatus::Read, None),
+        Update::Delivered | Update::Read => None,
+        Update::Failed { code, text } => {
+            if current > 2 || (current == 2 && past_tracking) {
+                return None;
+            }
+            Some(Change {
+                to: DeliveryStatus::Failed,
+                error: Some((code.clone(), text.clone())),
+                deltas: Deltas { failed: 1, completed: attempted as i64, ..Deltas::default() },
+                ..base
+            })
+        }
+        Update::Retry { at, code, text } => (message.status == DeliveryStatus::Sending).then(|| Change {
+            to: DeliveryStatus::Queued,
+            error: Some((code.clone(), text.clone())),
+            next_attempt_at: Some(*at),
+            ..base
+        }),
+    }
+}
+
+/// Applies `updates` to the messages they name, given the rows as last read (`known`), and
+/// publishes what changed. Rows not in `known` are read first; an update that lost a race is
+/// recomputed from the row as it now is.
+pub async fn record(app: &App, mut known: Vec<Tracked>, updates: Vec<(i64, Update)>) -> ServiceResult<()> {
+    let mut pending = updates;
+    for _round in 0..5 {
+        if pending.is_empty() {
+            return Ok(());
+        }
+        let have: std::collections::HashSet<i64> = known.iter().map(|t| t.id).collect();
+        let missing: Vec<i64> = pending.iter().map(|(id, _)| *id).filter(|id| !have.contains(id)).collect();
+        if !missing.is_empty() {
+            known.extend(load_tracked(&app.db, &missing).await?);
+        }
+        let by_id: HashMap<i64, Tracked> = known.drain(..).map(|t| (t.id, t)).collect();
+        let now = Utc::now();
+        let mut changes = Vec::with_capacity(pending.len());
+        let mut retry_updates = Vec::new();
+        for (id, update) in pending.drain(..) {
+            let Some(message) = by_id.get(&id) else { continue };
+            if let Some(change) = transition(message, &update, now) {
+                changes.push((change, update));
+            }
+        }
+        let raced = apply(app, changes, now).await?;
+        for (change, update) in raced {
+            retry_updates.push((change.message.id, update));
+        }
+        pending = retry_updates;
+    }
+    if !pending.is_empty() {
+        tracing::warn!(messages = pending.len(), "status updates kept losing races; dropped");
+    }
+    Ok(())
+}
+
+async fn load_tracked(conn: &impl ConnectionTrait, ids: &[i64]) -> ServiceResult<Vec<Tracked>> {
+    let mut rows = Vec::with_capacity(ids.len());
+    for chunk in ids.chunks(1000) {
+        let found = message::Entity::find().filter(message::Column::Id.is_in(chunk.iter().copied())).all(conn).await?;
+        rows.extend(found.iter().map(Tracked::from));
+    }
+    Ok(rows)
+}
+
+/// Writes `changes` in one transaction with the counters they move; returns those whose row
+/// had changed meanwhile (not applied).
+async fn apply(app: &App, changes: Vec<(Change, Update)>, now: DateTime<Utc>) -> ServiceResult<Vec<(Change, Update)>> {
+    if changes.is_empty() {
+        return Ok(Vec::new());
+    }
+    let txn = app.db.begin().await?;
+    let mut raced = Vec::new();
+    let mut applied = Vec::with_capacity(changes.len());
+    let mut deltas: HashMap<i64, Deltas> = HashMap::new();
+    for (change, update) in changes {
+        let mut statement = message::Entity::update_many()
+            .col_expr(message::Column::Status, Expr::val(change.to))
+            .col_expr(message::Column::UpdatedAt, Expr::val(now))
+            .filter(message::Column::Id.eq(change.message.id))
+            .filter(message::Column::Status.eq(change.message.status));
+        if change.set_sent {
+            statement = statement.col_expr(message::Column::SentAt, Expr::val(now));
+        }
+        if change.set_delivered {
+            statement = statement.col_expr(message::Column::DeliveredAt, Expr::val(now));
+        }
+        if change.set_read {
+            statement = statement.col_expr(message::Column::ReadAt, Expr::val(now));
+        }
+        if let Some(id) = &change.provider_message_id {
+            statement = statement.col_expr(message::Column::ProviderMessageId, Expr::val(id.as_str()));
+        }
+        match (&change.error, change.to) {
+            (Some((code, text)), status) => {
+                statement = statement
+                    .col_expr(message::Column::ErrorCode, Expr::val(code.as_str()))
+                    .col_expr(message::Column::ErrorText, Expr::val(text.as_str()));
+                if status == DeliveryStatus::Failed {
+                    statement = statement
+                        .col_expr(message::Column::FailedAt, Expr::val(now))
+                        .col_expr(message::Column::NextAttemptAt, Expr::val(None::<DateTime<Utc>>));
+                }
+            }
+            (None, DeliveryStatus::Sent) => {
+                // Accepted after earlier transient errors: the last error no longer applies.
+                statement = statement
+                    .col_expr(message::Column::ErrorCode, Expr::val(None::<String>))
+                    .col_expr(message::Column::ErrorText, Expr::val(None::<String>))
+                    .col_expr(message::Column::NextAttemptAt, Expr::val(None::<DateTime<Utc>>));
+            }
+            _ => {}
+        }
+        if let Some(at) = change.next_attempt_at {
+            statement = statement.col_expr(message::Column::NextAttemptAt, Expr::val(at));
+        }
+        let result = statement.exec(&txn).await?;
+        if result.rows_affected == 0 {
+            raced.push((change, update));
+            continue;
+        }
+        if let Some(broadcast_id) = change.message.broadcast_id
+            && !change.deltas.is_zero()
+        {
+            deltas.entry(broadcast_id).or_default().add(change.deltas);
+        }
+        applied.push(change);
+    }
+    let mut broadcasts = Vec::with_capacity(deltas.len());
+    let mut completed = Vec::new();
+    for (broadcast_id, d) in deltas {
+        let updated = bump_counters(&txn, broadcast_id, d, now).await?;
+        for model in updated {
+            if model.status == BroadcastStatus::Running
+                && model.completed_recipients >= model.total_messages
+                && let Some(done) = complete_broadcast(&txn, model.id, now).await?
+            {
+                completed.push(done);
+                continue;
+            }
+            broadcasts.push(model);
+        }
+    }
+    txn.commit().await?;
+    for change in &applied {
+        app.events.publish_message(MessageStatusEvent {
+            workspace_id: change.message.workspace_id,
+            message_id: change.message.id,
+            broadcast_id: change.message.broadcast_id,
+            contact_id: change.message.contact_id,
+            status: change.to,
+            error_code: change.error.as_ref().map(|(code, _)| code.clone()),
+            at: now,
+        });
+    }
+    for model in &broadcasts {
+        app.progress.publish(model);
+    }
+    for model in &completed {
+        announce_status(app, model);
+    }
+    Ok(raced)
+}
+
+/// Adds `d` to a broadcast's counters; the updated row.
+async fn bump_counters(
+    conn: &impl ConnectionTrait,
+    broadcast_id: i64,
+    d: Deltas,
+    now: DateTime<Utc>,
+) -> ServiceResult<Vec<broadcast::Model>> {
+    let add = |column: broadcast::Column, by: i64| Expr::col(column).add(by);
+    Ok(broadcast::Entity::update_many()
+        .col_expr(broadcast::Column::SentCount, add(broadcast::Column::SentCount, d.sent))
+        .col_expr(broadcast::Column::DeliveredCount, add(broadcast::Column::DeliveredCount, d.delivered))
+        .col_expr(broadcast::Column::ReadCount, add(broadcast::Column::ReadCount, d.read))
+        .col_expr(broadcast::Column::FailedCount, add(broadcast::Column::FailedCount, d.failed))
+        .col_expr(broadcast::Column::CompletedRecipients, add(broadcast::Column::CompletedRecipients, d.completed))
+        .col_expr(broadcast::Column::UpdatedAt, Expr::val(now))
+        .filter(broadcast::Column::Id.eq(broadcast_id))
+        .exec_with_returning(conn)
+        .await?)
+}
+
+/// RUNNING → COMPLETED once every message is attempted; the row if this call completed it.
+pub async fn complete_broadcast(
+    conn: &impl ConnectionTrait,
+    broadcast_id: i64,
+    now: DateTime<Utc>,
+) -> ServiceResult<Option<broadcast::Model>> {
+    Ok(broadcast::Entity::update_many()
+        .col_expr(broadcast::Column::Status, Expr::val(BroadcastStatus::Completed))
+        .col_expr(broadcast::Column::CompletedAt, Expr::val(now))
+        .col_expr(broadcast::Column::UpdatedAt, Expr::val(now))
+        .filter(broadcast::Column::Id.eq(broadcast_id))
+        .filter(broadcast::Column::Status.eq(BroadcastStatus::Running))
+        .filter(Expr::col(broadcast::Column::CompletedRecipients).gte(Expr::col(broadcast::Column::TotalMessages)))
+        .exec_with_returning(conn)
+        .await?
+        .pop())
+}
+
+/// Tells subscribers a broadcast changed status: `broadcastChanged` and its progress.
+pub fn announce_status(app: &App, model: &broadcast::Model) {
+    app.progress.publish(model);
+    app.events.publish(Event::BroadcastChanged {
+        workspace_id: model.workspace_id,
+        broadcast_id: model.id,
+        action: ChangeAction::Updated,
+        status: model.status,
+    });
+}
+
+/// Applies statuses a provider reported (webhooks, the sandbox): each finds its message by our
+/// id or by the provider's id on that channel. Answers how many named no known message (they
+/// are acknowledged to the provider all the same, and logged).
+pub async fn apply_reports(app: &App, reports: Vec<StatusReport>) -> ServiceResult<usize> {
+    let mut updates = Vec::with_capacity(reports.len());
+    let mut unknown = 0;
+    for report in reports {
+        let found = match (report.message_id, &report.provider_message_id) {
+            (Some(id), _) => {
+                message::Entity::find_by_id(id)
+                    .filter(message::Column::ChannelId.eq(report.channel_id))
+                    .one(&app.db)
+                    .await?
+            }
+            (None, Some(provider_id)) => {
+                message::Entity::find()
+                    .filter(message::Column::ChannelId.eq(report.channel_id))
+                    .filter(message::Column::ProviderMessageId.eq(provider_id.as_str()))
+                    .one(&app.db)
+                    .await?
+            }
+            (None, None) => None,
+        };
+        let Some(found) = found else {
+            unknown += 1;
+            continue;
+        };
+        let update = match report.status {
+            DeliveryStatus::Sent => Update::Accepted { provider_message_id: report.provider_message_id.clone() },
+            DeliveryStatus::Delivered => Update::Delivered,
+            DeliveryStatus::Read => Update::Read,
+            DeliveryStatus::Failed => {
+                let (code, text) = report
+                    .error
+                    .clone()
+                    .unwrap_or_else(|| ("PROVIDER_FAILED".into(), "The provider reported the message failed.".into()));
+                Update::Failed { code, text }
+            }
+            DeliveryStatus::Queued | DeliveryStatus::Sending => continue,
+        };
+        updates.push((found.id, update));
+    }
+    if unknown > 0 {
+        tracing::warn!(unknown, "status reports for messages Pregón does not know; acknowledged and ignored");
+    }
+    record(app, Vec::new(), updates).await?;
+    Ok(unknown)
+}
+
+/// A message a contact sent to the workspace on a channel.
+#[derive(Debug, Clone)]
+pub struct Inbound {
+    /// The sender's identifier on the channel.
+    pub from: String,
+    pub text: Option<String>,
+    pub at: DateTime<Utc>,
+    /// The provider's id for the message.
+    pub provider_message_id: Option<String>,
+}
+
+/// Records an inbound message: the contact (created when the identifier is new), its messaging
+/// window and last interacted channel, the message row, and a reply to the broadcast message
+/// sent to that contact in the previous 24 hours. Answers the contact's id, or `None` when the
+/// identifier is not valid for the channel (logged and skipped).
+pub async fn record_inbound(
+    app: &App,
+    channel: &entity::channel::Model,
+    inbound: Inbound,
+) -> ServiceResult<Option<i64>> {
+    let caps = capabilities(channel.kind);
+    let workspace = entity::workspace::Entity::find_by_id(channel.workspace_id)
+        .one(&app.db)
+        .await?
+        .ok_or_else(|| ServiceError::internal(anyhow::anyhow!("channel {} has no workspace", channel.id)))?;
+    let identifier = match caps.identifier.normalize(&inbound.from, workspace.default_country.as_deref()) {
+        Ok(identifier) => identifier,
+        Err(_) => {
+            tracing::warn!(
+                channel_id = channel.id,
+                "inbound message from an identifier not valid for the channel; skipped"
+            );
+            return Ok(None);
+        }
+    };
+    let at = std::cmp::min(inbound.at, Utc::now());
+    let txn = app.db.begin().await?;
+    let existing = contact_channel::Entity::find()
+        .filter(contact_channel::Column::ChannelId.eq(channel.id))
+        .filter(contact_channel::Column::Identifier.eq(identifier.as_str()))
+        .one(&txn)
+        .await?;
+    let (contact_id, created) = match existing {
+        Some(row) => {
+            if row.last_incoming_at.is_none_or(|last| last < at) {
+                contact_channel::Entity::update_many()
+                    .col_expr(contact_channel::Column::LastIncomingAt, Expr::val(at))
+                    .col_expr(contact_channel::Column::UnreachableAt, Expr::val(None::<DateTime<Utc>>))
+                    .filter(contact_channel::Column::Id.eq(row.id))
+                    .exec(&txn)
+                    .await?;
+            }
+            (row.contact_id, false)
+        }
+        None => {
+            let now = Utc::now();
+            let phone = (caps.identifier == crate::channels::IdentifierKind::Phone).then(|| identifier.clone());
+            let email = (caps.identifier == crate::channels::IdentifierKind::Email).then(|| identifier.clone());
+            let created = contact::ActiveModel {
+                workspace_id: Set(channel.workspace_id),
+                phone: Set(phone),
+                email: Set(email),
+                custom_fields: Set(serde_json::json!({})),
+                created_at: Set(now),
+                updated_at: Set(now),
+                ..Default::default()
+            }
+            .insert(&txn)
+            .await?;
+            contact_channel::ActiveModel {
+                workspace_id: Set(channel.workspace_id),
+                contact_id: Set(created.id),
+                channel_id: Set(channel.id),
+                identifier: Set(identifier.clone()),
+                last_incoming_at: Set(Some(at)),
+                created_at: Set(now),
+                ..Default::default()
+            }
+            .insert(&txn)
+            .await?;
+            (created.id, true)
+        }
+    };
+    contact::Entity::update_many()
+        .col_expr(contact::Column::LastInteractionAt, Expr::val(at))
+        .col_expr(contact::Column::LastInteractedChannelId, Expr::val(channel.id))
+        .col_expr(contact::Column::UpdatedAt, Expr::val(Utc::now()))
+        .filter(contact::Column::Id.eq(contact_id))
+        .filter(
+            sea_orm::Condition::any()
+                .add(contact::Column::LastInteractionAt.is_null())
+                .add(contact::Column::LastInteractionAt.lte(at)),
+        )
+        .exec(&txn)
+        .await?;
+    let now = Utc::now();
+    message::ActiveModel {
+        workspace_id: Set(channel.workspace_id),
+        contact_id: Set(Some(contact_id)),
+        channel_id: Set(Some(channel.id)),
+        direction: Set(MessageDirection::Incoming),
+        content: Set(serde_json::json!({ "text": inbound.text })),
+        address: Set(Some(identifier)),
+        status: Set(DeliveryStatus::Delivered),
+        delivered_at: Set(Some(at)),
+        provider_message_id: Set(inbound.provider_message_id),
+        attempts: Set(0),
+        created_at: Set(at),
+        updated_at: Set(now),
+        ..Default::default()
+    }
+    .insert(&txn)
+    .await?;
+    let replied = record_reply(&txn, contact_id, at, now).await?;
+    txn.commit().await?;
+    if let Some(model) = replied {
+        app.progress.publish(&model);
+    }
+    app.events.publish(Event::ContactChanged {
+        workspace_id: channel.workspace_id,
+        contact_id,
+        action: if created { ChangeAction::Created } else { ChangeAction::Updated },
+    });
+    Ok(Some(contact_id))
+}
+
+/// Marks the latest broadcast message sent to the contact in the previous 24 hours as
+/// replied (once), and counts it on its broadcast.
+async fn record_reply(
+    conn: &impl ConnectionTrait,
+    contact_id: i64,
+    at: DateTime<Utc>,
+    now: DateTime<Utc>,
+) -> ServiceResult<Option<broadcast::Model>> {
+    let answered = message::Entity::find()
+        .filter(message::Column::ContactId.eq(contact_id))
+        .filter(message::Column::Direction.eq(MessageDirection::Outgoing))
+        .filter(message::Column::BroadcastId.is_not_null())
+        .filter(message::Column::SentAt.gte(at - Duration::hours(REPLY_WINDOW_HOURS)))
+        .filter(message::Column::SentAt.lte(at))
+        .filter(message::Column::RepliedAt.is_null())
+        .order_by_desc(message::Column::SentAt)
+        .one(conn)
+        .await?;
+    let Some(answered) = answered else {
+        return Ok(None);
+    };
+    let marked = message::Entity::update_many()
+        .col_expr(message::Column::RepliedAt, Expr::val(at))
+        .filter(message::Column::Id.eq(answered.id))
+        .filter(message::Column::RepliedAt.is_null())
+        .exec(conn)
+        .await?;
+    if marked.rows_affected == 0 {
+        return Ok(None);
+    }
+    let Some(broadcast_id) = answered.broadcast_id else {
+        return Ok(None);
+    };
+    Ok(broadcast::Entity::update_many()
+        .col_expr(broadcast::Column::RepliedCount, Expr::col(broadcast::Column::RepliedCount).add(1))
+        .col_expr(broadcast::Column::UpdatedAt, Expr::val(now))
+        .filter(broadcast::Column::Id.eq(broadcast_id))
+        .exec_with_returning(conn)
+        .await?
+        .pop())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn tracked(status: DeliveryStatus) -> Tracked {
+        let now = Utc::now();
+        Tracked {
+            id: 1,
+            workspace_id: 1,
+            broadcast_id: Some(1),
+            contact_id: Some(1),
+            status,
+            sent_at: (rank(status) >= 2 && status != DeliveryStatus::Failed).then_some(now),
+            delivered_at: (rank(status) >= 3 && status != DeliveryStatus::Failed).then_some(now),
+            read_at: (status == DeliveryStatus::Read).then_some(now),
+            created_at: now,
+        }
+    }
+
+    #[test]
+    fn statuses_never_move_backwards() {
+        let now = Utc::now();
+        assert!(transition(&tracked(DeliveryStatus::Read), &Update::Delivered, now).is_none());
+        assert!(transition(&tracked(DeliveryStatus::Delivered), &Update::Delivered, now).is_none());
+        let failed = Update::Failed { code: "x".into(), text: "y".into() };
+        assert!(transition(&tracked(DeliveryStatus::Delivered), &failed, now).is_none());
+        assert!(transition(&tracked(DeliveryStatus::Failed), &Update::Read, now).is_none());
+    }
+
+    #[test]
+    fn a_read_fills_in_sent_and_delivered_and_counts_each_once() {
+        let change = transition(&tracked(DeliveryStatus::Sending), &Update::Read, Utc::now()).unwrap();
+        assert_eq!(change.to, DeliveryStatus::Read);
+        assert_eq!(change.deltas, Deltas { sent: 1, delivered: 1, read: 1, failed: 0, completed: 1 });
+        let change = transition(&tracked(DeliveryStatus::Delivered), &Update::Read, Utc::now()).unwrap();
+        assert_eq!(change.deltas, Deltas { read: 1, ..Deltas::default() });
+    }
+
+    #[test]
+    fn retries_only_come_back_from_sending() {
+        let retry = Update::Retry { at: Utc::now(), code: "HTTP_500".into(), text: "x".into() };
+        let change = transition(&tracked(DeliveryStatus::Sending), &retry, Utc::now()).unwrap();
+        assert_eq!((change.to, change.deltas), (DeliveryStatus::Queued, Deltas::default()));
+        assert!(transition(&tracked(DeliveryStatus::Sent), &retry, Utc::now()).is_none());
+    }
+
+    #[test]
+    fn tracking_stops_after_thirty_days() {
+        let mut message = tracked(DeliveryStatus::Sent);
+        message.sent_at = Some(Utc::now() - Duration::days(31));
+        assert!(transition(&message, &Update::Delivered, Utc::now()).is_none());
+    }
+}
