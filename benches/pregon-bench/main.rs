@@ -7,13 +7,20 @@
 //! cargo bench --bench pregon-bench -- idle-subscriptions [--connections 2000]
 //! cargo bench --bench pregon-bench -- import [--rows 100000] [--database-url …]
 //! cargo bench --bench pregon-bench -- contacts-at-scale [--contacts 1000000] [--database-url …]
+//! cargo bench --bench pregon-bench -- dispatch [--recipients 50000] [--database-url …]
+//! cargo bench --bench pregon-bench -- expansion [--contacts 1000000] [--database-url …]
+//! cargo bench --bench pregon-bench -- rate-precision [--seconds 60] [--database-url …]
+//! cargo bench --bench pregon-bench -- progress-subscribers [--subscribers 10000] [--database-url …]
 //! ```
 
 mod contacts_at_scale;
 mod contacts_query;
+mod dispatch;
 mod idle_subscriptions;
 mod import;
 mod load;
+mod mock_provider;
+mod progress_subscribers;
 mod setup;
 
 use clap::{Parser, Subcommand};
@@ -36,6 +43,16 @@ enum Scenario {
     Import(import::Args),
     /// N contacts: the streamed CSV export (rows/s, memory) and a two-condition segment count.
     ContactsAtScale(contacts_at_scale::Args),
+    /// A broadcast's send phase on an unlimited custom channel to a loopback mock, against
+    /// the mock's own throughput.
+    Dispatch(dispatch::DispatchArgs),
+    /// Expanding a broadcast to a segment of N contacts into message rows: time and memory.
+    Expansion(dispatch::ExpansionArgs),
+    /// Channels at 20/s and 80/s for a minute: the busiest one-second window and utilisation.
+    RatePrecision(dispatch::RateArgs),
+    /// N `broadcastProgress` subscribers of the `pregon` binary: memory when idle, and every
+    /// update's lag while the broadcast runs.
+    ProgressSubscribers(progress_subscribers::Args),
 }
 
 fn main() -> anyhow::Result<()> {
@@ -55,6 +72,10 @@ fn main() -> anyhow::Result<()> {
             Scenario::IdleSubscriptions(args) => idle_subscriptions::run(args).await,
             Scenario::Import(args) => import::run(args).await,
             Scenario::ContactsAtScale(args) => contacts_at_scale::run(args).await,
+            Scenario::Dispatch(args) => dispatch::dispatch(args).await,
+            Scenario::Expansion(args) => dispatch::expansion(args).await,
+            Scenario::RatePrecision(args) => dispatch::rate_precision(args).await,
+            Scenario::ProgressSubscribers(args) => progress_subscribers::run(args).await,
         }
     })
 }

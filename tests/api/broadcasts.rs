@@ -514,3 +514,29 @@ async fn a_provider_that_keeps_failing_fails_the_message_after_the_last_attempt(
     assert_eq!(message["errorCode"], "down");
     assert!(message["errorText"].as_str().unwrap().contains("gave up after 4 attempts"), "{message}");
 }
+
+#[tokio::test]
+async fn the_sandbox_channel_sends_nothing_but_reports_deliveries_and_reads() {
+    let app = TestApp::spawn().await;
+    let sandbox = app.ok("{ channels { id kind } }", json!({})).await["channels"][0].clone();
+    assert_eq!(sandbox["kind"], "SANDBOX");
+    let channel = sandbox["id"].as_str().unwrap().to_owned();
+    tagged_contacts(&app, 4, "demo", &channel).await;
+    let segment = segment(&app, "demo").await;
+    let id = draft(&app, &channel, &segment, json!({})).await;
+    send_now(&app, &id).await;
+    assert_eq!(wait_done(&app, &id, Duration::from_secs(10)).await["sentCount"], 4);
+    // The simulated provider reports each message delivered, then read (100% in tests).
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let current = broadcast(&app, &id).await;
+        if current["readCount"] == 4 {
+            assert_eq!(current["deliveredCount"], 4);
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "not all read: {current:#}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(messages_of(&app, &id).await.iter().all(|m| m["status"] == "READ"));
+    assert_counts_match_rows(&app, &id).await;
+}
