@@ -525,7 +525,8 @@ pub async fn recover_expired_leases(app: &AppState) -> ServiceResult<u64> {
         .col_expr(message::Column::Status, Expr::val(DeliveryStatus::Queued))
         .col_expr(message::Column::NextAttemptAt, Expr::val(now))
         .col_expr(message::Column::UpdatedAt, Expr::val(now))
-        .filter(message::Column::Status.eq(DeliveryStatus::Sending))
+        // A literal, not a parameter, so that both engines use the partial index on SENDING rows.
+        .filter(Expr::cust("status = 'SENDING'"))
         .filter(message::Column::NextAttemptAt.lt(now))
         .exec(&app.db)
         .await?

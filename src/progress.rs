@@ -7,6 +7,7 @@
 //! (time, processed) samples per broadcast to report the current rate and an estimated end.
 
 use std::collections::{HashMap, VecDeque};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -17,6 +18,12 @@ use tokio::sync::watch;
 
 /// Fastest a subscriber is sent updates: at most ten a second.
 pub const MIN_INTERVAL: Duration = Duration::from_millis(100);
+
+/// Updates per second one broadcast's subscribers are sent in all. With more subscribers than
+/// `UPDATE_BUDGET / 10`, each is sent updates less often (10,000 subscribers: one a second),
+/// so a crowd of dashboards cannot starve the dispatcher; the final event is sent at once
+/// whatever the interval.
+pub const UPDATE_BUDGET: u64 = 10_000;
 
 /// How far back the current rate looks.
 const RATE_WINDOW: Duration = Duration::from_secs(3);
@@ -70,16 +77,38 @@ impl ProgressSnapshot {
         }
     }
 
-    /// Whether `self` is at least as recent as `other` (later change, then more counted).
+    /// Whether `self` is more recent than `other` (a later change, or as late with more
+    /// counted). Strictly: replacing a value wakes every subscriber, so an equal snapshot (each
+    /// new subscriber brings one from the database) must not.
     fn supersedes(&self, other: &ProgressSnapshot) -> bool {
         let weight = |s: &ProgressSnapshot| s.processed + s.sent + s.delivered + s.read + s.failed + s.replied;
-        (self.updated_at, weight(self)) >= (other.updated_at, weight(other))
+        (self.updated_at, weight(self)) > (other.updated_at, weight(other))
     }
 }
 
 struct Entry {
     sender: watch::Sender<Arc<ProgressSnapshot>>,
     samples: VecDeque<(Instant, i64)>,
+    /// How many subscribers follow this broadcast now.
+    audience: Arc<AtomicUsize>,
+}
+
+impl Entry {
+    fn new(snapshot: ProgressSnapshot) -> Entry {
+        Entry { sender: watch::channel(Arc::new(snapshot)).0, samples: VecDeque::new(), audience: Arc::default() }
+    }
+}
+
+/// One subscriber: its receiver, and the broadcast's audience (counted while it lives).
+pub struct Subscription {
+    receiver: watch::Receiver<Arc<ProgressSnapshot>>,
+    audience: Arc<AtomicUsize>,
+}
+
+impl Drop for Subscription {
+    fn drop(&mut self) {
+        self.audience.fetch_sub(1, Ordering::Relaxed);
+    }
 }
 
 /// Every broadcast's latest progress, in this process.
@@ -94,10 +123,7 @@ impl ProgressHub {
         let mut snapshot = ProgressSnapshot::from_model(model);
         let mut entries = self.entries.lock().expect("progress hub lock");
         let terminal = snapshot.is_terminal();
-        let entry = entries.entry(model.id).or_insert_with(|| Entry {
-            sender: watch::channel(Arc::new(snapshot.clone())).0,
-            samples: VecDeque::new(),
-        });
+        let entry = entries.entry(model.id).or_insert_with(|| Entry::new(snapshot.clone()));
         if !terminal {
             let now = Instant::now();
             entry.samples.push_back((now, snapshot.processed));
@@ -128,17 +154,15 @@ impl ProgressHub {
 
     /// A receiver of `model`'s progress, starting from the newer of what the hub has and
     /// `model` (as just read from the database).
-    pub fn subscribe(&self, model: &broadcast::Model) -> watch::Receiver<Arc<ProgressSnapshot>> {
+    pub fn subscribe(&self, model: &broadcast::Model) -> Subscription {
         let snapshot = ProgressSnapshot::from_model(model);
         let mut entries = self.entries.lock().expect("progress hub lock");
-        let entry = entries.entry(model.id).or_insert_with(|| Entry {
-            sender: watch::channel(Arc::new(snapshot.clone())).0,
-            samples: VecDeque::new(),
-        });
+        let entry = entries.entry(model.id).or_insert_with(|| Entry::new(snapshot.clone()));
         if snapshot.supersedes(&entry.sender.borrow()) {
             entry.sender.send_replace(Arc::new(snapshot));
         }
-        entry.sender.subscribe()
+        entry.audience.fetch_add(1, Ordering::Relaxed);
+        Subscription { receiver: entry.sender.subscribe(), audience: entry.audience.clone() }
     }
 
     /// Drops the entries of finished broadcasts nobody follows any more.
@@ -148,25 +172,57 @@ impl ProgressHub {
     }
 }
 
-/// The snapshots a subscriber sees: the current one at once, then the newest at most every
-/// [`MIN_INTERVAL`], ending after the first terminal one.
-pub fn stream(receiver: watch::Receiver<Arc<ProgressSnapshot>>) -> impl Stream<Item = Arc<ProgressSnapshot>> {
-    struct State {
-        receiver: watch::Receiver<Arc<ProgressSnapshot>>,
-        last_sent: Option<tokio::time::Instant>,
-        done: bool,
+impl Subscription {
+    /// The receiver, for code that reads snapshots itself (benchmarks, tests).
+    pub fn into_receiver(self) -> watch::Receiver<Arc<ProgressSnapshot>> {
+        self.receiver.clone()
     }
-    futures_util::stream::unfold(State { receiver, last_sent: None, done: false }, |mut state| async move {
-        if state.done {
-            return None;
+}
+
+/// How long a subscriber waits between updates when `audience` follow the same broadcast.
+fn interval(audience: usize) -> Duration {
+    MIN_INTERVAL.max(Duration::from_millis(audience as u64 * 1000 / UPDATE_BUDGET))
+}
+
+/// The snapshots a subscriber sees: the current one at once, then the newest at most every
+/// [`MIN_INTERVAL`] (longer for large audiences, see [`UPDATE_BUDGET`]), and the terminal one as
+/// soon as it exists, after which the stream ends.
+pub fn stream(subscription: Subscription) -> impl Stream<Item = Arc<ProgressSnapshot>> {
+    struct State {
+        subscription: Subscription,
+        last: Option<(tokio::time::Instant, Arc<ProgressSnapshot>)>,
+    }
+    futures_util::stream::unfold(State { subscription, last: None }, |mut state| async move {
+        let receiver = &mut state.subscription.receiver;
+        let first = state.last.is_none();
+        let snapshot = match state.last.take() {
+            None => receiver.borrow_and_update().clone(),
+            Some((_, sent)) if sent.is_terminal() => return None,
+            Some((at, sent)) => {
+                let wait = interval(state.subscription.audience.load(Ordering::Relaxed));
+                tokio::select! {
+                    () = tokio::time::sleep_until(at + wait) => {}
+                    result = receiver.wait_for(|s| s.is_terminal()) => { result.ok()?; }
+                }
+                // The newest snapshot, once there is one this subscriber has not been sent.
+                loop {
+                    let current = receiver.borrow_and_update().clone();
+                    if !Arc::ptr_eq(&current, &sent) {
+                        break current;
+                    }
+                    receiver.changed().await.ok()?;
+                }
+            }
+        };
+        let mut sent_at = tokio::time::Instant::now();
+        if first && !snapshot.is_terminal() {
+            // Subscribers that arrive together would otherwise wake together, every interval,
+            // and queue behind one another: start each at a random phase of its interval.
+            let interval = interval(state.subscription.audience.load(Ordering::Relaxed));
+            let phase = rand::random_range(0..interval.as_millis().max(1) as u64);
+            sent_at -= Duration::from_millis(phase);
         }
-        if let Some(last) = state.last_sent {
-            tokio::time::sleep_until(last + MIN_INTERVAL).await;
-            state.receiver.changed().await.ok()?;
-        }
-        let snapshot = state.receiver.borrow_and_update().clone();
-        state.done = snapshot.is_terminal();
-        state.last_sent = Some(tokio::time::Instant::now());
+        state.last = Some((sent_at, snapshot.clone()));
         Some((snapshot, state))
     })
 }

@@ -69,7 +69,14 @@ impl Application {
         let when_stopping = |mut stopped: tokio::sync::watch::Receiver<bool>| async move {
             let _ = stopped.wait_for(|stopping| *stopping).await;
         };
-        let server = axum::serve(self.listener, self.router).with_graceful_shutdown(signal);
+        // TCP_NODELAY: a subscription writes small frames one after another, and with Nagle's
+        // algorithm each waited for the client's delayed ACK (up to 40 ms).
+        let listener = axum::serve::ListenerExt::tap_io(self.listener, |stream: &mut tokio::net::TcpStream| {
+            if let Err(err) = stream.set_nodelay(true) {
+                tracing::debug!(error = %err, "could not set TCP_NODELAY on a connection");
+            }
+        });
+        let server = axum::serve(listener, self.router).with_graceful_shutdown(signal);
         let dispatcher = crate::dispatcher::Dispatcher::new(self.app.clone()).run(when_stopping(stopped.clone()));
         let deadline = async move {
             when_stopping(stopped).await;

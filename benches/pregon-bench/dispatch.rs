@@ -50,9 +50,16 @@ pub struct RateArgs {
     database_url: Option<String>,
 }
 
-/// The app with the dispatcher's settings for a scenario.
+/// The app with the dispatcher's settings for a scenario, in a workspace whose plan allows a
+/// billion broadcast messages a month.
 async fn prepare(database: &setup::BenchDatabase, concurrency: usize) -> anyhow::Result<(AppState, i64, String)> {
+    use sea_orm::ConnectionTrait;
     let (app, workspace_id, token) = setup::prepare(database).await?;
+    app.db
+        .execute_unprepared(&format!(
+            "UPDATE workspaces SET monthly_broadcast_message_limit = 1000000000 WHERE id = {workspace_id}"
+        ))
+        .await?;
     let mut dispatch = app.dispatch.clone();
     dispatch.concurrency = concurrency;
     dispatch.poll_ms = 50;
@@ -152,7 +159,7 @@ pub async fn dispatch(args: DispatchArgs) -> anyhow::Result<()> {
             .await
             .map_err(|err| anyhow::anyhow!("{err}"))?
             .ok_or_else(|| anyhow::anyhow!("no broadcast"))?;
-    let mut progress = app.progress.subscribe(&model);
+    let mut progress = app.progress.subscribe(&model).into_receiver();
     let started = Instant::now();
     gql(&client, &url, &token, "mutation($id: ID!) { sendBroadcastNow(id: $id) { id } }", json!({ "id": id })).await?;
     let mut running_at = None;
@@ -232,6 +239,12 @@ pub async fn expansion(args: ExpansionArgs) -> anyhow::Result<()> {
     let seconds = started.elapsed().as_secs_f64();
     sampling.store(false, std::sync::atomic::Ordering::Relaxed);
     let peak = sampler.await?;
+    anyhow::ensure!(
+        model.status == entity::BroadcastStatus::Running,
+        "the broadcast did not start: {:?} {:?}",
+        model.status,
+        model.failure_reason
+    );
     println!();
     println!("expansion: {} contacts, {}", args.contacts, database.label);
     println!();

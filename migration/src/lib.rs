@@ -19,6 +19,7 @@ mod m20261122_000011_create_broadcasts;
 mod m20261122_000012_create_messages;
 mod m20261122_000013_alter_messages;
 mod m20261122_000014_alter_broadcasts;
+mod m20261122_000015_alter_messages;
 
 pub struct Migrator;
 
@@ -40,6 +41,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261122_000012_create_messages::Migration),
             Box::new(m20261122_000013_alter_messages::Migration),
             Box::new(m20261122_000014_alter_broadcasts::Migration),
+            Box::new(m20261122_000015_alter_messages::Migration),
         ]
     }
 }

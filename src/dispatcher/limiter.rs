@@ -5,11 +5,13 @@
 //! Why the shaping: governor's `Quota::per_second(n)` allows a burst of `n`, so up to `2n − 1`
 //! cells pass in one second; with a burst of 1 nothing is ever early, but every late wake-up (a
 //! timer firing a fraction of a millisecond late, a busy core) is lost for good, which costs
-//! several percent at 80/s. Here each message takes `k` cells and the limiter allows `TOLERANCE`
-//! worth of extra cells: a message may go up to 10 ms ahead of its slot, so a late wake-up is
-//! made up, and the rate is lowered by that same 10 ms per period so the ceiling still holds —
-//! at most `ceil((period + τ) · r′) = count` messages in any window of `period`, and 99% of the
-//! rate used (`r′ = count / (period + τ)`).
+//! several percent at 80/s. Here each message takes `k` cells and the limiter allows
+//! `TOLERANCE` worth of extra cells, so a message may go up to 5 ms ahead of its slot and a late
+//! wake-up is made up. The slots are spaced for `count` messages per `period + 2·TOLERANCE`: any
+//! `count + 1` consecutive messages then span at least `period + TOLERANCE` (the first one of a
+//! run is never early, the others at most `TOLERANCE`), so no window of `period` ever holds more
+//! than `count`, with 5 ms to spare for jitter on the way to the provider; and 99% of the rate is
+//! used.
 
 use std::num::NonZeroU32;
 use std::time::Duration;
@@ -21,7 +23,7 @@ use governor::{Quota, RateLimiter};
 use crate::channels::RateLimit;
 
 /// How far ahead of its slot a message may go.
-pub const TOLERANCE: Duration = Duration::from_millis(10);
+pub const TOLERANCE: Duration = Duration::from_millis(5);
 
 /// A limiter for one rate.
 pub struct Limiter {
@@ -34,7 +36,7 @@ impl Limiter {
     pub fn new(rate: RateLimit) -> Limiter {
         let period = Duration::from_secs(u64::from(rate.period_secs.max(1)));
         // Messages per second, lowered so that the tolerance cannot push a window over.
-        let per_second = f64::from(rate.count.max(1)) / (period + TOLERANCE).as_secs_f64();
+        let per_second = f64::from(rate.count.max(1)) / (period + 2 * TOLERANCE).as_secs_f64();
         // Cells small enough that the tolerance is a whole number of them (about a
         // microsecond each at most, a thousand per message at most).
         let cells = (1_000_000.0 / per_second).clamp(1.0, 1000.0).floor() as u32;

@@ -223,7 +223,17 @@ pub async fn update_contact(
 pub async fn delete_contact(app: &App, scope: &Scope, id: i64) -> ServiceResult<i64> {
     scope.require(Role::Manager, "Deleting contacts")?;
     let current = scope.get::<contact::Entity>(&app.db, "contact", id).await?;
-    scope.delete_many::<contact::Entity>().filter(contact::Column::Id.eq(current.id)).exec(&app.db).await?;
+    let txn = app.db.begin().await?;
+    // The contact's messages stay in the history without it (on PostgreSQL `messages` has no
+    // foreign key to do this; see the migration that dropped it).
+    scope
+        .update_many::<entity::message::Entity>()
+        .col_expr(entity::message::Column::ContactId, Expr::val(None::<i64>))
+        .filter(entity::message::Column::ContactId.eq(current.id))
+        .exec(&txn)
+        .await?;
+    scope.delete_many::<contact::Entity>().filter(contact::Column::Id.eq(current.id)).exec(&txn).await?;
+    txn.commit().await?;
     publish(app, scope, current.id, ChangeAction::Deleted);
     Ok(current.id)
 }

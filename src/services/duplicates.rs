@@ -95,6 +95,14 @@ pub async fn merge_contacts(
         vec![primary.id.into(), duplicate.id.into(), primary.id.into()],
     ))
     .await?;
+    // Messages keep no foreign key to contacts on PostgreSQL (a per-row trigger on every
+    // broadcast expansion): what ON DELETE SET NULL did is done here.
+    txn.execute_raw(portable(
+        backend,
+        "UPDATE messages SET contact_id = NULL WHERE contact_id = ?",
+        vec![duplicate.id.into()],
+    ))
+    .await?;
 
     let mut custom = duplicate.custom_fields.as_object().cloned().unwrap_or_default();
     custom.extend(primary.custom_fields.as_object().cloned().unwrap_or_default());

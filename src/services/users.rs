@@ -7,7 +7,7 @@ use chrono::Utc;
 use entity::{Role, user};
 use sea_orm::{
     ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, PaginatorTrait, QueryFilter,
-    QueryOrder,
+    QueryOrder, TransactionTrait,
 };
 
 use crate::app::App;
@@ -102,7 +102,17 @@ pub async fn delete_user(app: &App, scope: &Scope, id: i64) -> ServiceResult<i64
     if current.role == Role::Owner {
         ensure_another_owner(&app.db, scope, current.id).await?;
     }
-    scope.delete_many::<user::Entity>().filter(user::Column::Id.eq(current.id)).exec(&app.db).await?;
+    let txn = app.db.begin().await?;
+    // Messages keep no foreign key to users on PostgreSQL (see the migration that dropped it):
+    // their sender is cleared here, as ON DELETE SET NULL would.
+    scope
+        .update_many::<entity::message::Entity>()
+        .col_expr(entity::message::Column::SentByUserId, sea_orm::sea_query::Expr::val(None::<i64>))
+        .filter(entity::message::Column::SentByUserId.eq(current.id))
+        .exec(&txn)
+        .await?;
+    scope.delete_many::<user::Entity>().filter(user::Column::Id.eq(current.id)).exec(&txn).await?;
+    txn.commit().await?;
     Ok(current.id)
 }
 

@@ -540,3 +540,68 @@ async fn the_sandbox_channel_sends_nothing_but_reports_deliveries_and_reads() {
     assert!(messages_of(&app, &id).await.iter().all(|m| m["status"] == "READ"));
     assert_counts_match_rows(&app, &id).await;
 }
+
+#[tokio::test]
+async fn a_running_or_failed_broadcast_cannot_be_changed_cancelled_rescheduled_or_deleted() {
+    let app = TestApp::spawn().await;
+    let mock = MockProvider::start().await;
+    // One message a second: the broadcast stays RUNNING long enough to try.
+    let channel = custom_channel(&app, &mock, Some(1), None).await;
+    tagged_contacts(&app, 4, "slow", &channel).await;
+    let slow = segment(&app, "slow").await;
+    let id = draft(&app, &channel, &slow, json!({})).await;
+    send_now(&app, &id).await;
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while broadcast(&app, &id).await["status"] != "RUNNING" {
+        assert!(std::time::Instant::now() < deadline, "never RUNNING");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let at = (chrono::Utc::now() + chrono::Duration::hours(1)).to_rfc3339();
+    let attempts = [
+        ("mutation($id: ID!) { updateBroadcast(id: $id, input: { name: \"x\" }) { id } }", json!({ "id": id })),
+        ("mutation($id: ID!) { cancelBroadcast(id: $id) { id } }", json!({ "id": id })),
+        (
+            "mutation($id: ID!, $at: DateTime!) { scheduleBroadcast(id: $id, at: $at) { id } }",
+            json!({ "id": id, "at": at }),
+        ),
+        ("mutation($id: ID!) { deleteBroadcast(id: $id) }", json!({ "id": id })),
+        ("mutation($id: ID!) { resendBroadcast(id: $id) { id } }", json!({ "id": id })),
+    ];
+    for (query, variables) in &attempts {
+        let body = app.gql(query, variables.clone()).await;
+        assert_eq!(error_code(&body), "CONFLICT", "{query}: {body:#}");
+        assert!(error_message(&body).contains("RUNNING"), "{body:#}");
+    }
+
+    // A broadcast that failed as a whole cannot be sent again; it can be deleted.
+    let empty = segment(&app, "nobody").await;
+    let failed = draft(&app, &channel, &empty, json!({})).await;
+    send_now(&app, &failed).await;
+    assert_eq!(wait_done(&app, &failed, Duration::from_secs(10)).await["status"], "FAILED");
+    let body = app.gql("mutation($id: ID!) { sendBroadcastNow(id: $id) { id } }", json!({ "id": failed })).await;
+    assert_eq!(error_code(&body), "CONFLICT");
+    assert!(error_message(&body).contains("FAILED"), "{body:#}");
+    app.ok("mutation($id: ID!) { deleteBroadcast(id: $id) }", json!({ "id": failed })).await;
+}
+
+#[tokio::test]
+async fn a_provider_that_times_out_is_retried_with_the_same_key() {
+    let app = TestApp::spawn().await;
+    // The first attempt never gets an answer; the provider timeout (2 s in tests) makes it a
+    // transient error.
+    let mock =
+        MockProvider::scripted(|request: &Received| if request.repeat == 0 { Reply::Hang } else { Reply::Accept })
+            .await;
+    let channel = custom_channel(&app, &mock, None, None).await;
+    tagged_contacts(&app, 1, "slowpoke", &channel).await;
+    let segment = segment(&app, "slowpoke").await;
+    let id = draft(&app, &channel, &segment, json!({})).await;
+    send_now(&app, &id).await;
+    let done = wait_done(&app, &id, Duration::from_secs(15)).await;
+    assert_eq!(done["sentCount"], 1);
+    let received = mock.received();
+    assert_eq!(received.len(), 2);
+    assert_eq!(received[0].idempotency_key, received[1].idempotency_key);
+    assert_eq!(mock.logical_messages(), 1);
+    assert_eq!(messages_of(&app, &id).await[0]["attempts"], 2);
+}

@@ -548,3 +548,32 @@ async fn another_workspace_can_neither_see_nor_act_on_a_broadcast() {
         .await;
     assert_eq!(messages["data"]["messages"]["totalCount"], 0);
 }
+
+#[tokio::test]
+async fn deleting_a_user_keeps_their_messages_without_a_sender() {
+    let app = TestApp::spawn().await;
+    let mock = MockProvider::start().await;
+    let channel = custom_channel(&app, &mock, None, None).await;
+    let contact = tagged_contacts(&app, 1, "u", &channel).await.remove(0);
+    let manager = app.token_for(crate::helpers::Role::Manager).await;
+    let viewer = app.gql_as(Some(&manager), "{ viewer { user { id } } }", json!({})).await;
+    let user = viewer["data"]["viewer"]["user"]["id"].as_str().unwrap().to_owned();
+    let sent = app
+        .gql_as(
+            Some(&manager),
+            "mutation($contact: ID!, $channel: ID!) { sendMessage(contactId: $contact, channelId: $channel, content: { text: \"Hola\" }, source: USER) { id source sentBy { id } } }",
+            json!({ "contact": contact, "channel": channel }),
+        )
+        .await;
+    let message = sent["data"]["sendMessage"].clone();
+    assert_eq!(
+        (message["source"].as_str(), message["sentBy"]["id"].as_str()),
+        (Some("USER"), Some(user.as_str())),
+        "{sent:#}"
+    );
+    app.ok("mutation($id: ID!) { deleteUser(id: $id) }", json!({ "id": user })).await;
+    let after =
+        app.ok("query($id: ID!) { message(id: $id) { id sentBy { id } } }", json!({ "id": message["id"] })).await;
+    assert_eq!(after["message"]["id"], message["id"]);
+    assert!(after["message"]["sentBy"].is_null());
+}
