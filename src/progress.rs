@@ -226,3 +226,75 @@ pub fn stream(subscription: Subscription) -> impl Stream<Item = Arc<ProgressSnap
         Some((snapshot, state))
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn model(processed: i64, status: BroadcastStatus, updated_at: DateTime<Utc>) -> broadcast::Model {
+        broadcast::Model {
+            id: 1,
+            workspace_id: 1,
+            name: "b".into(),
+            label: None,
+            channel_id: Some(1),
+            use_last_interacted_channel: false,
+            segment_id: Some(1),
+            content: serde_json::json!({ "text": "x" }),
+            send_rate_count: None,
+            send_rate_period_secs: None,
+            status,
+            failure_reason: None,
+            scheduled_at: None,
+            started_at: None,
+            completed_at: None,
+            created_by_user_id: None,
+            sent_by_user_id: None,
+            resend_of_id: None,
+            resend_filter: None,
+            target_recipients: Some(10),
+            completed_recipients: processed,
+            excluded_recipients: 0,
+            total_messages: 10,
+            sent_count: processed,
+            delivered_count: 0,
+            read_count: 0,
+            failed_count: 0,
+            replied_count: 0,
+            created_at: updated_at,
+            updated_at,
+        }
+    }
+
+    #[tokio::test]
+    async fn a_new_subscriber_with_the_same_snapshot_wakes_nobody() {
+        let hub = ProgressHub::default();
+        let at = Utc::now();
+        let mut first = hub.subscribe(&model(0, BroadcastStatus::Running, at)).into_receiver();
+        first.borrow_and_update();
+        let _second = hub.subscribe(&model(0, BroadcastStatus::Running, at));
+        assert!(!first.has_changed().unwrap(), "an equal snapshot must not replace the current one");
+        hub.publish(&model(3, BroadcastStatus::Running, at + chrono::Duration::milliseconds(5)));
+        assert!(first.has_changed().unwrap());
+        assert_eq!(first.borrow_and_update().processed, 3);
+    }
+
+    #[tokio::test]
+    async fn the_stream_ends_after_the_terminal_snapshot_which_is_not_held_back() {
+        use futures_util::StreamExt;
+        let hub = ProgressHub::default();
+        let at = Utc::now();
+        let mut stream = Box::pin(stream(hub.subscribe(&model(0, BroadcastStatus::Running, at))));
+        assert_eq!(stream.next().await.unwrap().processed, 0);
+        hub.publish(&model(5, BroadcastStatus::Running, at + chrono::Duration::milliseconds(1)));
+        // An update waits for the interval since the last one...
+        assert_eq!(stream.next().await.unwrap().processed, 5);
+        hub.publish(&model(10, BroadcastStatus::Completed, at + chrono::Duration::milliseconds(2)));
+        // ...the final one does not.
+        let started = tokio::time::Instant::now();
+        let last = stream.next().await.unwrap();
+        assert_eq!(last.status, BroadcastStatus::Completed);
+        assert!(started.elapsed() < MIN_INTERVAL / 2, "the final event waited {:?}", started.elapsed());
+        assert!(stream.next().await.is_none());
+    }
+}

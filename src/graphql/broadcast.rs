@@ -173,9 +173,37 @@ impl Broadcast {
         Ok(MessageContentView(broadcasts::stored_content(&self.0)?))
     }
 
-    /// The content as a one-line preview (the detail drawer's "Vista previa").
-    async fn preview(&self) -> ApiResult<String> {
-        Ok(broadcasts::stored_content(&self.0)?.preview())
+    /// The content as a one-line preview (the detail drawer's "Vista previa"): as it goes out
+    /// on `channelId` when given (with "last interacted channel", choose one to preview), else
+    /// on the broadcast's channel. Content a channel cannot carry previews as the reason.
+    async fn preview(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "Preview as sent on this channel.")] channel_id: Option<ID>,
+    ) -> ApiResult<String> {
+        let content = broadcasts::stored_content(&self.0)?;
+        let channel_id = match channel_id {
+            Some(id) => Some(parse_id(&id, "channelId", "channel")?),
+            None => self.0.channel_id.filter(|_| !self.0.use_last_interacted_channel),
+        };
+        let Some(channel_id) = channel_id else {
+            return Ok(content.preview());
+        };
+        let Some(channel) = loaders::from_context(ctx).load_one(ChannelById(channel_id)).await? else {
+            return Err(ApiError::bad_input(
+                "channelId",
+                format!("No channel with id {channel_id} in this workspace."),
+            ));
+        };
+        Ok(match content.plan_for(channel.kind, !self.0.use_last_interacted_channel) {
+            Ok(planned) => match (&planned.subtype, planned.message_type) {
+                (Some(tag), entity::MessageType::FacebookMessageTag) => {
+                    format!("[{tag}] {}", content.text.as_deref().unwrap_or_default())
+                }
+                _ => content.preview(),
+            },
+            Err(problem) => format!("Cannot be sent on this channel: {}", problem.message),
+        })
     }
 
     /// Its send-rate cap; null sends as fast as the channel allows (seed 002: "lo antes

@@ -605,3 +605,35 @@ async fn a_provider_that_times_out_is_retried_with_the_same_key() {
     assert_eq!(mock.logical_messages(), 1);
     assert_eq!(messages_of(&app, &id).await[0]["attempts"], 2);
 }
+
+#[tokio::test]
+async fn the_preview_shows_the_content_as_each_channel_would_send_it() {
+    let app = TestApp::spawn().await;
+    let mock = MockProvider::start().await;
+    let custom = custom_channel(&app, &mock, None, None).await;
+    let messenger = app
+        .channel(
+            json!({ "name": "FB", "kind": "MESSENGER", "credentials": { "pageAccessToken": "t", "appSecret": "s" } }),
+        )
+        .await;
+    tagged_contacts(&app, 1, "pv", &custom).await;
+    let segment = segment(&app, "pv").await;
+    let input = json!({ "name": "Preview", "useLastInteractedChannel": true, "segmentId": segment,
+        "content": { "text": "Tu pedido salió", "messageTag": "POST_PURCHASE_UPDATE" } });
+    let id = app
+        .ok(
+            "mutation($input: CreateBroadcastInput!) { createBroadcast(input: $input) { id } }",
+            json!({ "input": input }),
+        )
+        .await["createBroadcast"]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let preview = "query($id: ID!, $channel: ID) { broadcast(id: $id) { preview(channelId: $channel) } }";
+    let plain = app.ok(preview, json!({ "id": id })).await;
+    assert_eq!(plain["broadcast"]["preview"], "Tu pedido salió");
+    let on_messenger = app.ok(preview, json!({ "id": id, "channel": messenger })).await;
+    assert_eq!(on_messenger["broadcast"]["preview"], "[POST_PURCHASE_UPDATE] Tu pedido salió");
+    let on_custom = app.ok(preview, json!({ "id": id, "channel": custom })).await;
+    assert_eq!(on_custom["broadcast"]["preview"], "Tu pedido salió");
+}
