@@ -27,6 +27,16 @@ pub async fn custom_channel(app: &TestApp, mock: &MockProvider, rate: Option<i64
     app.channel(input).await
 }
 
+/// A channel of a provider kind Pregón does not send on yet (its credentials are placeholders):
+/// WHATSAPP_CLOUD, MESSENGER or INSTAGRAM.
+pub async fn provider_channel(app: &TestApp, kind: &str) -> String {
+    let credentials = match kind {
+        "WHATSAPP_CLOUD" => json!({ "accessToken": "t", "phoneNumberId": "1", "appSecret": "s" }),
+        _ => json!({ "pageAccessToken": "t", "appSecret": "s" }),
+    };
+    app.channel(json!({ "name": kind, "kind": kind, "credentials": credentials })).await
+}
+
 /// `count` contacts tagged `tag`, each with the identifier `<tag>-<i>` on `channel`.
 pub async fn tagged_contacts(app: &TestApp, count: usize, tag: &str, channel: &str) -> Vec<String> {
     let mut ids = Vec::with_capacity(count);
@@ -247,19 +257,9 @@ async fn broadcasts_the_channel_cannot_carry_are_rejected_up_front() {
     let custom = custom_channel(&app, &mock, None, None).await;
     tagged_contacts(&app, 1, "a", &custom).await;
     let segment = segment(&app, "a").await;
-    let instagram = app
-        .channel(
-            json!({ "name": "IG", "kind": "INSTAGRAM", "credentials": { "pageAccessToken": "t", "appSecret": "s" } }),
-        )
-        .await;
-    let whatsapp = app
-        .channel(json!({ "name": "WA", "kind": "WHATSAPP_CLOUD", "credentials": { "accessToken": "t", "phoneNumberId": "1", "appSecret": "s" } }))
-        .await;
-    let messenger = app
-        .channel(
-            json!({ "name": "FB", "kind": "MESSENGER", "credentials": { "pageAccessToken": "t", "appSecret": "s" } }),
-        )
-        .await;
+    let instagram = provider_channel(&app, "INSTAGRAM").await;
+    let whatsapp = provider_channel(&app, "WHATSAPP_CLOUD").await;
+    let messenger = provider_channel(&app, "MESSENGER").await;
     let create = "mutation($input: CreateBroadcastInput!) { createBroadcast(input: $input) { id } }";
     for (channel, content, field) in [
         (&instagram, json!({ "text": "Hola" }), "channelId"),
@@ -611,11 +611,7 @@ async fn the_preview_shows_the_content_as_each_channel_would_send_it() {
     let app = TestApp::spawn().await;
     let mock = MockProvider::start().await;
     let custom = custom_channel(&app, &mock, None, None).await;
-    let messenger = app
-        .channel(
-            json!({ "name": "FB", "kind": "MESSENGER", "credentials": { "pageAccessToken": "t", "appSecret": "s" } }),
-        )
-        .await;
+    let messenger = provider_channel(&app, "MESSENGER").await;
     tagged_contacts(&app, 1, "pv", &custom).await;
     let segment = segment(&app, "pv").await;
     let input = json!({ "name": "Preview", "useLastInteractedChannel": true, "segmentId": segment,

@@ -8,8 +8,8 @@ use chrono::{DateTime, Utc};
 use serde_json::{Value, json};
 
 use crate::broadcasts::{
-    assert_counts_match_rows, broadcast, custom_channel, draft, messages_of, segment, send_now, tagged_contacts,
-    wait_done,
+    assert_counts_match_rows, broadcast, custom_channel, draft, messages_of, provider_channel, segment, send_now,
+    tagged_contacts, wait_done,
 };
 use crate::helpers::{TestApp, TestDatabase, error_code};
 use crate::mock_provider::{MockProvider, Received, Reply};
@@ -392,9 +392,7 @@ async fn single_messages_go_through_the_dispatcher_and_respect_the_messaging_win
 
     // A WhatsApp contact who never wrote is outside the 24-hour window: a plain message fails
     // at once with that reason.
-    let whatsapp = app
-        .channel(json!({ "name": "WA", "kind": "WHATSAPP_CLOUD", "credentials": { "accessToken": "t", "phoneNumberId": "1", "appSecret": "s" } }))
-        .await;
+    let whatsapp = provider_channel(&app, "WHATSAPP_CLOUD").await;
     let silent = app.contact(json!({ "firstName": "Silent", "phone": "+593991112233" })).await;
     let failed =
         app.ok(send_message, json!({ "contact": silent, "channel": whatsapp, "content": { "text": "Hola" } })).await;
@@ -414,9 +412,7 @@ async fn last_interacted_channel_broadcasts_fail_contacts_outside_their_channels
     let app = TestApp::spawn().await;
     let mock = MockProvider::start().await;
     let channel = custom_channel(&app, &mock, None, None).await;
-    let whatsapp = app
-        .channel(json!({ "name": "WA", "kind": "WHATSAPP_CLOUD", "credentials": { "accessToken": "t", "phoneNumberId": "1", "appSecret": "s" } }))
-        .await;
+    let whatsapp = provider_channel(&app, "WHATSAPP_CLOUD").await;
     // One contact wrote on the custom channel; another last wrote on WhatsApp two days ago.
     let recent = tagged_contacts(&app, 1, "last", &channel).await.remove(0);
     webhook(&app, &channel, Some("s3cret"), json!({ "messages": [{ "from": "last-0", "text": "hola" }] })).await;
