@@ -573,3 +573,63 @@ async fn deleting_a_user_keeps_their_messages_without_a_sender() {
     assert_eq!(after["message"]["id"], message["id"]);
     assert!(after["message"]["sentBy"].is_null());
 }
+
+#[tokio::test]
+async fn a_broadcast_whose_channel_is_deleted_before_it_starts_fails_with_that_reason() {
+    let app = TestApp::spawn().await;
+    let mock = MockProvider::start().await;
+    let channel = custom_channel(&app, &mock, None, None).await;
+    tagged_contacts(&app, 1, "gone", &channel).await;
+    let segment = segment(&app, "gone").await;
+    let id = draft(&app, &channel, &segment, json!({})).await;
+    let at = (Utc::now() + chrono::Duration::milliseconds(500)).to_rfc3339();
+    app.ok(
+        "mutation($id: ID!, $at: DateTime!) { scheduleBroadcast(id: $id, at: $at) { id } }",
+        json!({ "id": id, "at": at }),
+    )
+    .await;
+    app.ok("mutation($id: ID!) { deleteChannel(id: $id) }", json!({ "id": channel })).await;
+    let failed = wait_done(&app, &id, Duration::from_secs(10)).await;
+    assert_eq!(failed["failureReason"]["code"], "BROADCAST_CHANNEL_UNAVAILABLE", "{failed:#}");
+    assert!(mock.received().is_empty());
+}
+
+#[tokio::test]
+async fn stopping_the_server_hands_claimed_messages_back_and_a_restart_finishes_the_broadcast() {
+    use sea_orm::{ConnectionTrait, Statement};
+    let mut app = TestApp::spawn().await;
+    let mock = MockProvider::start().await;
+    // Two messages a second: most of the batch is still waiting for the limiter at the stop.
+    let channel = custom_channel(&app, &mock, Some(2), None).await;
+    tagged_contacts(&app, 6, "drain", &channel).await;
+    let segment = segment(&app, "drain").await;
+    let id = draft(&app, &channel, &segment, json!({})).await;
+    send_now(&app, &id).await;
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while mock.received().is_empty() {
+        assert!(std::time::Instant::now() < deadline, "nothing sent");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    app.stop_and_wait().await;
+    let backend = app.app.db.get_database_backend();
+    let sending = app
+        .app
+        .db
+        .query_one_raw(Statement::from_string(
+            backend,
+            format!("SELECT COUNT(*) AS n FROM messages WHERE broadcast_id = {id} AND status = 'SENDING'"),
+        ))
+        .await
+        .unwrap()
+        .unwrap()
+        .try_get::<i64>("", "n")
+        .unwrap();
+    assert_eq!(sending, 0, "claimed messages are handed back on a graceful stop");
+    let sent_before_restart = mock.received().len();
+    assert!(sent_before_restart < 6, "the stop came before the end");
+    app.restart(Duration::ZERO).await;
+    let done = wait_done(&app, &id, Duration::from_secs(15)).await;
+    assert_eq!(done["sentCount"], 6);
+    assert_eq!(mock.logical_messages(), 6);
+    assert_eq!(mock.received().len(), 6, "nothing was sent twice");
+}
