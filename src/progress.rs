@@ -88,6 +88,10 @@ impl ProgressSnapshot {
 
 struct Entry {
     sender: watch::Sender<Arc<ProgressSnapshot>>,
+    /// Set once the broadcast is COMPLETED or FAILED. Subscribers between updates wait on this
+    /// rather than on `sender`: every recorder batch replaces the snapshot, and waking 10,000
+    /// sleeping subscribers for each one only to put them back to sleep was most of the cost.
+    finished: watch::Sender<bool>,
     samples: VecDeque<(Instant, i64)>,
     /// How many subscribers follow this broadcast now.
     audience: Arc<AtomicUsize>,
@@ -95,13 +99,20 @@ struct Entry {
 
 impl Entry {
     fn new(snapshot: ProgressSnapshot) -> Entry {
-        Entry { sender: watch::channel(Arc::new(snapshot)).0, samples: VecDeque::new(), audience: Arc::default() }
+        let finished = watch::channel(snapshot.is_terminal()).0;
+        Entry {
+            sender: watch::channel(Arc::new(snapshot)).0,
+            finished,
+            samples: VecDeque::new(),
+            audience: Arc::default(),
+        }
     }
 }
 
-/// One subscriber: its receiver, and the broadcast's audience (counted while it lives).
+/// One subscriber: its receivers, and the broadcast's audience (counted while it lives).
 pub struct Subscription {
     receiver: watch::Receiver<Arc<ProgressSnapshot>>,
+    finished: watch::Receiver<bool>,
     audience: Arc<AtomicUsize>,
 }
 
@@ -146,6 +157,9 @@ impl ProgressHub {
         let newer = snapshot.supersedes(&entry.sender.borrow());
         if newer {
             entry.sender.send_replace(Arc::new(snapshot));
+            if terminal {
+                entry.finished.send_replace(true);
+            }
         }
         if terminal && entry.sender.receiver_count() == 0 {
             entries.remove(&model.id);
@@ -159,10 +173,18 @@ impl ProgressHub {
         let mut entries = self.entries.lock().expect("progress hub lock");
         let entry = entries.entry(model.id).or_insert_with(|| Entry::new(snapshot.clone()));
         if snapshot.supersedes(&entry.sender.borrow()) {
+            let terminal = snapshot.is_terminal();
             entry.sender.send_replace(Arc::new(snapshot));
+            if terminal {
+                entry.finished.send_replace(true);
+            }
         }
         entry.audience.fetch_add(1, Ordering::Relaxed);
-        Subscription { receiver: entry.sender.subscribe(), audience: entry.audience.clone() }
+        Subscription {
+            receiver: entry.sender.subscribe(),
+            finished: entry.finished.subscribe(),
+            audience: entry.audience.clone(),
+        }
     }
 
     /// Drops the entries of finished broadcasts nobody follows any more.
@@ -193,16 +215,16 @@ pub fn stream(subscription: Subscription) -> impl Stream<Item = Arc<ProgressSnap
         last: Option<(tokio::time::Instant, Arc<ProgressSnapshot>)>,
     }
     futures_util::stream::unfold(State { subscription, last: None }, |mut state| async move {
-        let receiver = &mut state.subscription.receiver;
+        let Subscription { receiver, finished, audience } = &mut state.subscription;
         let first = state.last.is_none();
         let snapshot = match state.last.take() {
             None => receiver.borrow_and_update().clone(),
             Some((_, sent)) if sent.is_terminal() => return None,
             Some((at, sent)) => {
-                let wait = interval(state.subscription.audience.load(Ordering::Relaxed));
+                let wait = interval(audience.load(Ordering::Relaxed));
                 tokio::select! {
                     () = tokio::time::sleep_until(at + wait) => {}
-                    result = receiver.wait_for(|s| s.is_terminal()) => { result.ok()?; }
+                    result = finished.wait_for(|done| *done) => { result.ok()?; }
                 }
                 // The newest snapshot, once there is one this subscriber has not been sent.
                 loop {
@@ -218,7 +240,7 @@ pub fn stream(subscription: Subscription) -> impl Stream<Item = Arc<ProgressSnap
         if first && !snapshot.is_terminal() {
             // Subscribers that arrive together would otherwise wake together, every interval,
             // and queue behind one another: start each at a random phase of its interval.
-            let interval = interval(state.subscription.audience.load(Ordering::Relaxed));
+            let interval = interval(audience.load(Ordering::Relaxed));
             let phase = rand::random_range(0..interval.as_millis().max(1) as u64);
             sent_at -= Duration::from_millis(phase);
         }
