@@ -13,7 +13,7 @@ use crate::app::App;
 use crate::auth::Scope;
 use crate::channels::{Adapters, IdentifierKind, MessageContent, MessagingWindow, capabilities};
 use crate::error::{ServiceError, ServiceResult};
-use crate::services::delivery::{self, Tracked, Update};
+use crate::events::MessageStatusEvent;
 use crate::services::{Page, into_page};
 
 pub const DEFAULT_PAGE_SIZE: u64 = 20;
@@ -92,6 +92,18 @@ pub async fn send_message(
             format!("Pregón does not send on {} channels yet; use a CUSTOM or SANDBOX channel.", caps.label),
         ));
     }
+    // Outside the window the row is written FAILED at once (never QUEUED, so no sender can
+    // pick it up in between).
+    let failure = match caps.messaging_window {
+        MessagingWindow::Hours(hours) if outside_window => Some((
+            "OUTSIDE_MESSAGING_WINDOW".to_owned(),
+            format!(
+                "Outside the messaging window: the contact has not written on this {} channel in the last {hours} hours.",
+                caps.label
+            ),
+        )),
+        _ => None,
+    };
     let created = message::ActiveModel {
         workspace_id: Set(scope.workspace_id),
         contact_id: Set(Some(contact.id)),
@@ -102,10 +114,13 @@ pub async fn send_message(
         subtype: Set(planned.subtype.clone()),
         content: Set(serde_json::to_value(&content).map_err(ServiceError::internal)?),
         address: Set(Some(address)),
-        status: Set(DeliveryStatus::Queued),
+        status: Set(if failure.is_some() { DeliveryStatus::Failed } else { DeliveryStatus::Queued }),
         queued_at: Set(Some(now)),
+        failed_at: Set(failure.as_ref().map(|_| now)),
+        error_code: Set(failure.as_ref().map(|(code, _)| code.clone())),
+        error_text: Set(failure.as_ref().map(|(_, text)| text.clone())),
         attempts: Set(0),
-        next_attempt_at: Set(Some(now)),
+        next_attempt_at: Set(if failure.is_some() { None } else { Some(now) }),
         sent_by_user_id: Set(Some(scope.user_id)),
         created_at: Set(now),
         updated_at: Set(now),
@@ -113,17 +128,17 @@ pub async fn send_message(
     }
     .insert(&app.db)
     .await?;
-    if outside_window {
-        let MessagingWindow::Hours(hours) = caps.messaging_window else { unreachable!("checked above") };
-        let update = Update::Failed {
-            code: "OUTSIDE_MESSAGING_WINDOW".into(),
-            text: format!(
-                "Outside the messaging window: the contact has not written on this {} channel in the last {hours} hours.",
-                caps.label
-            ),
-        };
-        delivery::record(app, vec![Tracked::from(&created)], vec![(created.id, update)]).await?;
-        return scope.get::<message::Entity>(&app.db, "message", created.id).await;
+    if let Some((code, _)) = failure {
+        app.events.publish_message(MessageStatusEvent {
+            workspace_id: created.workspace_id,
+            message_id: created.id,
+            broadcast_id: None,
+            contact_id: created.contact_id,
+            status: DeliveryStatus::Failed,
+            error_code: Some(code),
+            at: now,
+        });
+        return Ok(created);
     }
     app.wake_dispatcher();
     Ok(created)
