@@ -37,8 +37,10 @@ use crate::app::AppState;
 use crate::channels::adapter::{Outgoing, SendOutcome, StatusReport};
 use crate::channels::{Adapters, MessageContent, RateLimit};
 use crate::error::ServiceResult;
+use crate::events::ChangeAction;
+use crate::services::broadcasts::announce;
 use crate::services::channels::{effective_base_url, effective_rate};
-use crate::services::delivery::{self, Tracked, Update, announce_status};
+use crate::services::delivery::{self, Tracked, Update};
 use limiter::Limiter;
 
 /// Largest batch a lane claims at once.
@@ -551,7 +553,7 @@ async fn complete_finished(app: &AppState) -> ServiceResult<()> {
         .exec_with_returning(&app.db)
         .await?;
     for model in &done {
-        announce_status(app, model);
+        announce(app, model, ChangeAction::Updated);
     }
     Ok(())
 }

@@ -13,8 +13,9 @@ use std::time::{Duration, Instant};
 
 use pregon::app::AppState;
 use pregon::startup::Application;
-use serde_json::{Value, json};
+use serde_json::json;
 
+use crate::setup::gql;
 use crate::{load, mock_provider, setup};
 
 #[derive(clap::Args)]
@@ -72,19 +73,6 @@ async fn prepare(database: &setup::BenchDatabase, concurrency: usize) -> anyhow:
         dispatcher_wake: Default::default(),
     }));
     Ok((app, workspace_id, token))
-}
-
-async fn gql(client: &reqwest::Client, url: &str, token: &str, query: &str, variables: Value) -> anyhow::Result<Value> {
-    let body: Value = client
-        .post(url)
-        .bearer_auth(token)
-        .json(&json!({ "query": query, "variables": variables }))
-        .send()
-        .await?
-        .json()
-        .await?;
-    anyhow::ensure!(body.get("errors").is_none(), "GraphQL errors: {body}");
-    Ok(body["data"].clone())
 }
 
 /// A CUSTOM channel to `mock_url` at `rate` per second, a segment of every contact, and a

@@ -3,12 +3,10 @@
 //! (graphql-transport-ws), authenticate in `connection_init` and subscribe to
 //! `contactChanged`. The difference divided by N is the cost of one idle subscriber.
 
-use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use futures_util::{SinkExt, StreamExt};
 use serde_json::json;
-use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
@@ -25,50 +23,23 @@ pub struct Args {
     database_url: Option<String>,
 }
 
-fn resident_kib(pid: u32) -> anyhow::Result<u64> {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status"))?;
-    let line = status.lines().find(|l| l.starts_with("VmRSS:")).ok_or_else(|| anyhow::anyhow!("no VmRSS"))?;
-    Ok(line.split_whitespace().nth(1).unwrap_or("0").parse()?)
-}
-
 pub async fn run(args: Args) -> anyhow::Result<()> {
     let database = setup::BenchDatabase::create(args.database_url.as_deref()).await?;
-    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_pregon"))
-        .env("DATABASE_URL", secrecy::ExposeSecret::expose_secret(&database.config.url))
-        .env("PREGON_BIND", "127.0.0.1:0")
-        .env("PREGON_LOG", "warn")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .kill_on_drop(true)
-        .spawn()?;
-    let pid = child.id().ok_or_else(|| anyhow::anyhow!("pregon exited"))?;
-    let mut lines = BufReader::new(child.stdout.take().expect("piped")).lines();
-    let (mut token, mut address) = (None, None);
-    while let Some(line) = lines.next_line().await? {
-        let line = line.trim().to_owned();
-        if line.starts_with("pgn_") {
-            token = Some(line.clone());
-        }
-        if let Some(url) = line.strip_prefix("Pregón is serving GraphQL at http://") {
-            address = Some(url.trim_end_matches("/graphql").to_owned());
-            break;
-        }
-    }
-    tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
-    let token = token.ok_or_else(|| anyhow::anyhow!("no token printed"))?;
-    let url = format!("ws://{}/graphql/ws", address.ok_or_else(|| anyhow::anyhow!("no address printed"))?);
+    let mut binary = setup::spawn_binary(&database, &[]).await?;
+    let (pid, token) = (binary.pid, binary.token.clone());
+    let url = format!("ws://{}/graphql/ws", binary.address);
 
     // One warm-up subscriber, so that one-time allocations are not charged to the others.
     let mut sockets = vec![subscribe(&url, &token).await?];
     tokio::time::sleep(Duration::from_millis(500)).await;
-    let before = resident_kib(pid)?;
+    let before = setup::process_resident_kib(pid)?;
     let started = Instant::now();
     for _ in 0..args.connections {
         sockets.push(subscribe(&url, &token).await?);
     }
     let opened_in = started.elapsed();
     tokio::time::sleep(Duration::from_secs(2)).await;
-    let after = resident_kib(pid)?;
+    let after = setup::process_resident_kib(pid)?;
     let per_connection = (after.saturating_sub(before)) as f64 / args.connections as f64;
 
     println!();
@@ -85,7 +56,7 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         opened_in
     );
     drop(sockets);
-    child.kill().await.ok();
+    binary.child.kill().await.ok();
     database.drop_schema().await
 }
 

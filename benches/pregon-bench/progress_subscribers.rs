@@ -5,20 +5,18 @@
 //! dispatcher recorded it; one clock, one machine). Reported: how many subscribers saw the final
 //! event, and the lag's p50, p99 and maximum.
 
-use std::process::Stdio;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
 use futures_util::{SinkExt, StreamExt};
 use hdrhistogram::Histogram;
-use serde_json::{Value, json};
-use tokio::io::{AsyncBufReadExt, BufReader};
+use serde_json::json;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 
-use crate::setup;
+use crate::setup::{self, gql};
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -36,54 +34,18 @@ pub struct Args {
     database_url: Option<String>,
 }
 
-fn resident_kib(pid: u32) -> anyhow::Result<u64> {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status"))?;
-    let line = status.lines().find(|l| l.starts_with("VmRSS:")).ok_or_else(|| anyhow::anyhow!("no VmRSS"))?;
-    Ok(line.split_whitespace().nth(1).unwrap_or("0").parse()?)
-}
-
-async fn gql(client: &reqwest::Client, url: &str, token: &str, query: &str, variables: Value) -> anyhow::Result<Value> {
-    let body: Value = client
-        .post(url)
-        .bearer_auth(token)
-        .json(&json!({ "query": query, "variables": variables }))
-        .send()
-        .await?
-        .json()
-        .await?;
-    anyhow::ensure!(body.get("errors").is_none(), "GraphQL errors: {body}");
-    Ok(body["data"].clone())
-}
-
 pub async fn run(args: Args) -> anyhow::Result<()> {
     let database = setup::BenchDatabase::create(args.database_url.as_deref()).await?;
-    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_pregon"))
-        .env("DATABASE_URL", secrecy::ExposeSecret::expose_secret(&database.config.url))
-        .env("PREGON_BIND", "127.0.0.1:0")
-        .env("PREGON_LOG", "warn")
-        .env("PREGON_SANDBOX_LATENCY_MS", "5")
-        .env("PREGON_SANDBOX_FAILURE_PERCENT", "2")
-        .env("PREGON_SANDBOX_DELIVERY_MS", "500")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .kill_on_drop(true)
-        .spawn()?;
-    let pid = child.id().ok_or_else(|| anyhow::anyhow!("pregon exited"))?;
-    let mut lines = BufReader::new(child.stdout.take().expect("piped")).lines();
-    let (mut token, mut address) = (None, None);
-    while let Some(line) = lines.next_line().await? {
-        let line = line.trim().to_owned();
-        if line.starts_with("pgn_") {
-            token = Some(line.clone());
-        }
-        if let Some(url) = line.strip_prefix("Pregón is serving GraphQL at http://") {
-            address = Some(url.trim_end_matches("/graphql").to_owned());
-            break;
-        }
-    }
-    tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
-    let token = token.ok_or_else(|| anyhow::anyhow!("no token printed"))?;
-    let address = address.ok_or_else(|| anyhow::anyhow!("no address printed"))?;
+    let mut binary = setup::spawn_binary(
+        &database,
+        &[
+            ("PREGON_SANDBOX_LATENCY_MS", "5"),
+            ("PREGON_SANDBOX_FAILURE_PERCENT", "2"),
+            ("PREGON_SANDBOX_DELIVERY_MS", "500"),
+        ],
+    )
+    .await?;
+    let (pid, token, address) = (binary.pid, binary.token.clone(), binary.address.clone());
     let http = format!("http://{address}/graphql");
     let ws = format!("ws://{address}/graphql/ws");
     let client = reqwest::Client::new();
@@ -140,14 +102,14 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     let mut sockets = Vec::with_capacity(args.subscribers);
     sockets.push(subscribe(&ws, &token, &broadcast).await?);
     tokio::time::sleep(Duration::from_millis(500)).await;
-    let before = resident_kib(pid)?;
+    let before = setup::process_resident_kib(pid)?;
     let opened = Instant::now();
     for _ in 1..args.subscribers {
         sockets.push(subscribe(&ws, &token, &broadcast).await?);
     }
     let opened_in = opened.elapsed();
     tokio::time::sleep(Duration::from_secs(2)).await;
-    let after = resident_kib(pid)?;
+    let after = setup::process_resident_kib(pid)?;
     let per_subscriber = after.saturating_sub(before) as f64 * 1024.0 / (args.subscribers - 1) as f64;
 
     let mut readers = Vec::with_capacity(sockets.len());
@@ -224,7 +186,7 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         opened_in,
         ran
     );
-    child.kill().await.ok();
+    binary.child.kill().await.ok();
     database.drop_schema().await
 }
 

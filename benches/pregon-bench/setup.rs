@@ -130,3 +130,77 @@ pub fn resident_kib() -> u64 {
         .and_then(|line| line.split_whitespace().nth(1).and_then(|v| v.parse().ok()))
         .unwrap_or(0)
 }
+
+/// The resident memory of process `pid`, in KiB.
+pub fn process_resident_kib(pid: u32) -> anyhow::Result<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status"))?;
+    let line = status.lines().find(|l| l.starts_with("VmRSS:")).ok_or_else(|| anyhow::anyhow!("no VmRSS"))?;
+    Ok(line.split_whitespace().nth(1).unwrap_or("0").parse()?)
+}
+
+/// The `pregon` binary running as its own process on `database`.
+pub struct Binary {
+    pub child: tokio::process::Child,
+    pub pid: u32,
+    /// The owner token it printed on first start.
+    pub token: String,
+    /// `host:port` it serves on.
+    pub address: String,
+}
+
+/// Starts the `pregon` binary on `database` with `env` added, and reads its banner.
+pub async fn spawn_binary(database: &BenchDatabase, env: &[(&str, &str)]) -> anyhow::Result<Binary> {
+    use tokio::io::{AsyncBufReadExt, BufReader};
+    let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_pregon"));
+    command
+        .env("DATABASE_URL", secrecy::ExposeSecret::expose_secret(&database.config.url))
+        .env("PREGON_BIND", "127.0.0.1:0")
+        .env("PREGON_LOG", "warn")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::inherit())
+        .kill_on_drop(true);
+    for (name, value) in env {
+        command.env(name, value);
+    }
+    let mut child = command.spawn()?;
+    let pid = child.id().ok_or_else(|| anyhow::anyhow!("pregon exited"))?;
+    let mut lines = BufReader::new(child.stdout.take().expect("piped")).lines();
+    let (mut token, mut address) = (None, None);
+    while let Some(line) = lines.next_line().await? {
+        let line = line.trim().to_owned();
+        if line.starts_with("pgn_") {
+            token = Some(line.clone());
+        }
+        if let Some(url) = line.strip_prefix("Pregón is serving GraphQL at http://") {
+            address = Some(url.trim_end_matches("/graphql").to_owned());
+            break;
+        }
+    }
+    tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+    Ok(Binary {
+        child,
+        pid,
+        token: token.ok_or_else(|| anyhow::anyhow!("no token printed"))?,
+        address: address.ok_or_else(|| anyhow::anyhow!("no address printed"))?,
+    })
+}
+
+/// A GraphQL request that must succeed; its `data`.
+pub async fn gql(
+    client: &reqwest::Client,
+    url: &str,
+    token: &str,
+    query: &str,
+    variables: serde_json::Value,
+) -> anyhow::Result<serde_json::Value> {
+    let body: serde_json::Value = client
+        .post(url)
+        .bearer_auth(token)
+        .json(&serde_json::json!({ "query": query, "variables": variables }))
+        .send()
+        .await?
+        .json()
+        .await?;
+    anyhow::ensure!(body.get("errors").is_none(), "GraphQL errors: {body}");
+    Ok(body["data"].clone())
+}

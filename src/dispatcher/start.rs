@@ -31,8 +31,9 @@ use crate::catalogue::Reason;
 use crate::channels::content::Planned;
 use crate::channels::{Adapters, IdentifierKind, MessageContent, MessagingWindow, capabilities};
 use crate::error::{ServiceError, ServiceResult};
+use crate::events::ChangeAction;
+use crate::services::broadcasts::announce;
 use crate::services::broadcasts::{self, local_midnight};
-use crate::services::delivery::announce_status;
 use crate::services::segments;
 
 /// Starts the SCHEDULED broadcasts whose time has come (a few at a time, oldest first).
@@ -82,7 +83,7 @@ pub async fn start_broadcast(app: &App, id: i64) -> ServiceResult<Option<broadca
         Err(reason) => fail(&txn, &model, reason, now).await?,
     };
     txn.commit().await?;
-    announce_status(app, &outcome);
+    announce(app, &outcome, ChangeAction::Updated);
     tracing::info!(
         broadcast_id = outcome.id,
         status = broadcasts::status_name(outcome.status),

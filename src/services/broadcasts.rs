@@ -540,7 +540,8 @@ async fn guarded_update(
     updated.into_iter().next().ok_or_else(changed_meanwhile)
 }
 
-fn announce(app: &App, model: &broadcast::Model, action: ChangeAction) {
+/// Tells subscribers a broadcast changed: its progress (unless deleted) and `broadcastChanged`.
+pub fn announce(app: &App, model: &broadcast::Model, action: ChangeAction) {
     if action != ChangeAction::Deleted {
         app.progress.publish(model);
     }

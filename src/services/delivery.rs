@@ -373,7 +373,7 @@ async fn apply(app: &App, changes: Vec<(Change, Update)>, now: DateTime<Utc>) ->
         app.progress.publish(model);
     }
     for model in &completed {
-        announce_status(app, model);
+        crate::services::broadcasts::announce(app, model, ChangeAction::Updated);
     }
     Ok(raced)
 }
@@ -423,17 +423,6 @@ pub async fn complete_broadcast(
         .exec_with_returning(conn)
         .await?
         .pop())
-}
-
-/// Tells subscribers a broadcast changed status: `broadcastChanged` and its progress.
-pub fn announce_status(app: &App, model: &broadcast::Model) {
-    app.progress.publish(model);
-    app.events.publish(Event::BroadcastChanged {
-        workspace_id: model.workspace_id,
-        broadcast_id: model.id,
-        action: ChangeAction::Updated,
-        status: model.status,
-    });
 }
 
 /// Applies statuses a provider reported (webhooks, the sandbox): each finds its message by our
