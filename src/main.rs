@@ -1,6 +1,12 @@
 use clap::Parser;
 use tracing_subscriber::EnvFilter;
 
+/// mimalloc instead of the system allocator: a subscription update allocates and frees a few
+/// dozen small blocks (the GraphQL value, its JSON, the frame), and glibc's malloc was a tenth
+/// of the server's time when 10,000 updates went out at once (BENCHMARKS.md).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
     let cli = pregon::config::Cli::parse();

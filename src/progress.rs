@@ -209,44 +209,68 @@ fn interval(audience: usize) -> Duration {
 /// The snapshots a subscriber sees: the current one at once, then the newest at most every
 /// [`MIN_INTERVAL`] (longer for large audiences, see [`UPDATE_BUDGET`]), and the terminal one as
 /// soon as it exists, after which the stream ends.
+///
+/// Each subscriber sends on its own grid of ticks, one interval apart from a random first one,
+/// and keeps that grid while it idles: a change that finds it idle (nothing new at its last
+/// tick) goes out at its next tick, not at once. Otherwise every idle subscriber of a broadcast
+/// would wake on the same change (a start, the first batch) and, sending together then, would
+/// stay in step for the rest of the broadcast, each tick a burst of 10,000 writes.
 pub fn stream(subscription: Subscription) -> impl Stream<Item = Arc<ProgressSnapshot>> {
     struct State {
         subscription: Subscription,
-        last: Option<(tokio::time::Instant, Arc<ProgressSnapshot>)>,
+        sent: Option<Arc<ProgressSnapshot>>,
+        /// This subscriber's next tick.
+        due: tokio::time::Instant,
     }
-    futures_util::stream::unfold(State { subscription, last: None }, |mut state| async move {
+    let state = State { subscription, sent: None, due: tokio::time::Instant::now() };
+    futures_util::stream::unfold(state, |mut state| async move {
         let Subscription { receiver, finished, audience } = &mut state.subscription;
-        let first = state.last.is_none();
-        let snapshot = match state.last.take() {
-            None => receiver.borrow_and_update().clone(),
-            Some((_, sent)) if sent.is_terminal() => return None,
-            Some((at, sent)) => {
-                let wait = interval(audience.load(Ordering::Relaxed));
-                tokio::select! {
-                    () = tokio::time::sleep_until(at + wait) => {}
-                    result = finished.wait_for(|done| *done) => { result.ok()?; }
-                }
-                // The newest snapshot, once there is one this subscriber has not been sent.
-                loop {
-                    let current = receiver.borrow_and_update().clone();
-                    if !Arc::ptr_eq(&current, &sent) {
-                        break current;
-                    }
-                    receiver.changed().await.ok()?;
-                }
+        let snapshot = match state.sent.take() {
+            None => {
+                let interval = interval(audience.load(Ordering::Relaxed));
+                let phase = rand::random_range(0..interval.as_millis().max(1) as u64);
+                state.due = tokio::time::Instant::now() + Duration::from_millis(phase);
+                receiver.borrow_and_update().clone()
             }
+            Some(sent) if sent.is_terminal() => return None,
+            Some(sent) => loop {
+                tokio::select! {
+                    () = tokio::time::sleep_until(state.due) => {}
+                    result = finished.wait_for(|done| *done) => {
+                        result.ok()?;
+                        break receiver.borrow_and_update().clone();
+                    }
+                }
+                let interval = interval(audience.load(Ordering::Relaxed));
+                state.due = next_tick(state.due, interval, tokio::time::Instant::now());
+                let current = receiver.borrow_and_update().clone();
+                if !Arc::ptr_eq(&current, &sent) {
+                    break current;
+                }
+                // Nothing new since the last update: wait for a change, then for the next tick.
+                tokio::select! {
+                    result = receiver.changed() => { result.ok()?; }
+                    result = finished.wait_for(|done| *done) => {
+                        result.ok()?;
+                        break receiver.borrow_and_update().clone();
+                    }
+                }
+                state.due = next_tick(state.due, interval, tokio::time::Instant::now());
+            },
         };
-        let mut sent_at = tokio::time::Instant::now();
-        if first && !snapshot.is_terminal() {
-            // Subscribers that arrive together would otherwise wake together, every interval,
-            // and queue behind one another: start each at a random phase of its interval.
-            let interval = interval(audience.load(Ordering::Relaxed));
-            let phase = rand::random_range(0..interval.as_millis().max(1) as u64);
-            sent_at -= Duration::from_millis(phase);
-        }
-        state.last = Some((sent_at, snapshot.clone()));
+        state.sent = Some(snapshot.clone());
         Some((snapshot, state))
     })
+}
+
+/// The first tick of the grid `due + k·interval` (k ≥ 0) that is later than `now`.
+fn next_tick(due: tokio::time::Instant, interval: Duration, now: tokio::time::Instant) -> tokio::time::Instant {
+    if due > now {
+        return due;
+    }
+    let step = interval.as_nanos().max(1);
+    let behind = (now - due).as_nanos();
+    due + Duration::from_nanos(((behind / step + 1) * step) as u64)
 }
 
 #[cfg(test)]
@@ -318,5 +342,35 @@ mod tests {
         assert_eq!(last.status, BroadcastStatus::Completed);
         assert!(started.elapsed() < MIN_INTERVAL / 2, "the final event waited {:?}", started.elapsed());
         assert!(stream.next().await.is_none());
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn idle_subscribers_keep_their_own_phases_when_a_change_wakes_them() {
+        use futures_util::StreamExt;
+        let hub = ProgressHub::default();
+        let at = Utc::now();
+        // Each subscriber is polled all along, as a WebSocket connection polls its stream.
+        let subscribers: Vec<_> = (0..50)
+            .map(|_| {
+                let mut stream = Box::pin(stream(hub.subscribe(&model(0, BroadcastStatus::Running, at))));
+                tokio::spawn(async move {
+                    assert_eq!(stream.next().await.unwrap().processed, 0);
+                    assert_eq!(stream.next().await.unwrap().processed, 1);
+                    tokio::time::Instant::now()
+                })
+            })
+            .collect();
+        // Every subscriber idles through several ticks, then one change arrives.
+        tokio::time::sleep(MIN_INTERVAL * 5).await;
+        hub.publish(&model(1, BroadcastStatus::Running, at + chrono::Duration::milliseconds(1)));
+        let changed = tokio::time::Instant::now();
+        let mut arrivals = Vec::new();
+        for subscriber in subscribers {
+            arrivals.push(subscriber.await.unwrap() - changed);
+        }
+        let first = arrivals.iter().min().unwrap();
+        let last = arrivals.iter().max().unwrap();
+        assert!(*last <= MIN_INTERVAL, "an update waited {last:?}, longer than one interval");
+        assert!(*last - *first >= MIN_INTERVAL / 2, "the updates went out together: {first:?}..{last:?}");
     }
 }

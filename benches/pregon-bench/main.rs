@@ -25,6 +25,11 @@ mod setup;
 
 use clap::{Parser, Subcommand};
 
+/// The harness allocates like the server it measures (see `src/main.rs`): it shares the
+/// machine, so its own cost per message is kept small.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[derive(Parser)]
 #[command(name = "pregon-bench", about = "Pregón's benchmark harness")]
 struct Cli {
