@@ -24,9 +24,22 @@ pub struct App {
     pub dispatch: DispatcherConfig,
     /// Wakes the dispatcher before its next poll (a send, a schedule change).
     pub dispatcher_wake: Notify,
+    /// The URL providers reach this server at; set once the listener is bound.
+    pub public_url: std::sync::OnceLock<String>,
 }
 
 impl App {
+    /// The URL providers reach this server at, without a trailing slash: `PREGON_PUBLIC_URL`,
+    /// else `http://` and the bound address.
+    pub fn public_url(&self) -> &str {
+        self.public_url.get().map(String::as_str).unwrap_or("http://127.0.0.1")
+    }
+
+    /// Where `channel_id`'s provider posts its callbacks.
+    pub fn webhook_url(&self, channel_id: i64) -> String {
+        format!("{}/webhooks/{channel_id}", self.public_url())
+    }
+
     /// Tells the dispatcher there is work now, rather than at its next poll.
     pub fn wake_dispatcher(&self) {
         self.dispatcher_wake.notify_one();

@@ -7,6 +7,8 @@ pub mod capabilities;
 pub mod content;
 pub mod custom;
 pub mod sandbox;
+pub mod webhook;
+pub mod whatsapp;
 
 pub use adapter::{Adapters, ChannelAdapter, Outgoing, SendOutcome};
 pub use capabilities::{BroadcastRequirement, Capabilities, IdentifierKind, MessagingWindow, RateLimit, capabilities};

@@ -152,6 +152,12 @@ pub struct ServerConfig {
     #[arg(long, env = "PREGON_MAX_QUERY_COMPLEXITY", default_value_t = DEFAULT_MAX_QUERY_COMPLEXITY, global = true)]
     pub max_query_complexity: usize,
 
+    /// The URL providers reach this server at (e.g. `https://pregon.example.com`): webhook
+    /// URLs given to providers are built from it, and Twilio signs the URL it calls. Defaults
+    /// to `http://` and the bound address.
+    #[arg(long, env = "PREGON_PUBLIC_URL", global = true)]
+    pub public_url: Option<String>,
+
     /// Seconds to let requests in flight finish after SIGTERM/SIGINT before exiting.
     #[arg(long, env = "PREGON_SHUTDOWN_GRACE_SECS", default_value_t = DEFAULT_SHUTDOWN_GRACE_SECS, global = true)]
     pub shutdown_grace_secs: u64,
@@ -173,6 +179,7 @@ impl Default for ServerConfig {
             max_query_depth: DEFAULT_MAX_QUERY_DEPTH,
             max_query_complexity: DEFAULT_MAX_QUERY_COMPLEXITY,
             shutdown_grace_secs: DEFAULT_SHUTDOWN_GRACE_SECS,
+            public_url: None,
         }
     }
 }

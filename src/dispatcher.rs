@@ -348,12 +348,14 @@ impl Dispatcher {
     async fn send_one(&self, channel: &channel::Model, message: &message::Model) {
         let content: MessageContent = serde_json::from_value(message.content.clone()).unwrap_or_default();
         let base_url = effective_base_url(channel);
+        let webhook_url = self.app.webhook_url(channel.id);
         let outgoing = Outgoing {
             message_id: message.id,
             broadcast_id: message.broadcast_id,
             contact_id: message.contact_id,
             channel,
             base_url: base_url.as_deref(),
+            webhook_url: &webhook_url,
             address: message.address.as_deref().unwrap_or_default(),
             message_type: message.message_type.unwrap_or(entity::MessageType::Session),
             content: &content,
@@ -371,6 +373,12 @@ impl Dispatcher {
         let update = match outcome {
             SendOutcome::Accepted { provider_message_id } => Update::Accepted { provider_message_id },
             SendOutcome::Permanent { code, text } => Update::Failed { code, text },
+            SendOutcome::Unreachable { code, text } => {
+                if let Err(err) = delivery::mark_unreachable(&self.app, channel.id, outgoing.address).await {
+                    tracing::warn!(error = ?err, channel_id = channel.id, "could not mark a recipient unreachable");
+                }
+                Update::Failed { code, text }
+            }
             SendOutcome::Transient { code, text, .. } if message.attempts as u32 >= settings.max_attempts => {
                 Update::Failed { code, text: format!("{text} (gave up after {} attempts)", message.attempts) }
             }
@@ -391,6 +399,7 @@ fn outcome_label(outcome: &SendOutcome) -> &'static str {
         SendOutcome::Accepted { .. } => "accepted",
         SendOutcome::Transient { .. } => "transient",
         SendOutcome::Permanent { .. } => "permanent",
+        SendOutcome::Unreachable { .. } => "unreachable",
     }
 }
 

@@ -28,6 +28,7 @@ pub async fn prepare(
         config,
         dispatch,
         dispatcher_wake: Default::default(),
+        public_url: Default::default(),
     })))
 }
 
@@ -45,6 +46,12 @@ impl Application {
         let listener = TcpListener::bind(app.config.bind)
             .await
             .with_context(|| format!("could not listen on {}", app.config.bind))?;
+        let bound = listener.local_addr().context("the listener has no address")?;
+        let public_url = match &app.config.public_url {
+            Some(url) => url.trim().trim_end_matches('/').to_owned(),
+            None => format!("http://{bound}"),
+        };
+        let _ = app.public_url.set(public_url);
         let schema = graphql::build_schema(app.clone(), &app.config);
         let router = crate::router::router(HttpState { app: app.clone(), schema });
         Ok(Application { listener, router, app })

@@ -71,6 +71,7 @@ async fn prepare(database: &setup::BenchDatabase, concurrency: usize) -> anyhow:
         config: app.config.clone(),
         dispatch,
         dispatcher_wake: Default::default(),
+        public_url: Default::default(),
     }));
     Ok((app, workspace_id, token))
 }

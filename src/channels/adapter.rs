@@ -14,6 +14,7 @@ use entity::{ChannelKind, DeliveryStatus, MessageType, channel};
 use super::content::MessageContent;
 use super::custom::CustomAdapter;
 use super::sandbox::{SandboxAdapter, SandboxSettings};
+use super::whatsapp::WhatsappAdapter;
 
 /// One message to hand to a provider.
 #[derive(Debug, Clone)]
@@ -25,6 +26,9 @@ pub struct Outgoing<'a> {
     pub channel: &'a channel::Model,
     /// The provider base URL in use (the channel's override or the official host).
     pub base_url: Option<&'a str>,
+    /// Where the provider should post this channel's status callbacks, for providers that take
+    /// it per message (Twilio's `StatusCallback`): `{PREGON_PUBLIC_URL}/webhooks/{channelId}`.
+    pub webhook_url: &'a str,
     /// The recipient's identifier on the channel.
     pub address: &'a str,
     pub message_type: MessageType,
@@ -40,6 +44,10 @@ pub enum SendOutcome {
     Transient { code: String, text: String, retry_after: Option<Duration> },
     /// Will never succeed as it is: the message fails with the provider's code and text.
     Permanent { code: String, text: String },
+    /// The recipient cannot be reached on this channel (blocked the bot, unsubscribed): the
+    /// message fails like [`SendOutcome::Permanent`] and the contact's identifier on the
+    /// channel is marked unreachable until the contact writes again.
+    Unreachable { code: String, text: String },
 }
 
 /// A delivery status a provider reported after accepting a message (a webhook, or the
@@ -73,6 +81,7 @@ pub type StatusSink = tokio::sync::mpsc::UnboundedSender<StatusReport>;
 pub struct Adapters {
     custom: Arc<CustomAdapter>,
     sandbox: Arc<SandboxAdapter>,
+    whatsapp: Arc<WhatsappAdapter>,
 }
 
 impl Adapters {
@@ -86,7 +95,8 @@ impl Adapters {
             .build()
             .expect("the HTTP client's settings are valid");
         Adapters {
-            custom: Arc::new(CustomAdapter::new(client)),
+            custom: Arc::new(CustomAdapter::new(client.clone())),
+            whatsapp: Arc::new(WhatsappAdapter::new(client)),
             sandbox: Arc::new(SandboxAdapter::new(sandbox, statuses)),
         }
     }
@@ -96,14 +106,54 @@ impl Adapters {
         match kind {
             ChannelKind::Custom => Some(self.custom.clone()),
             ChannelKind::Sandbox => Some(self.sandbox.clone()),
+            ChannelKind::WhatsappCloud | ChannelKind::Whatsapp360dialog => Some(self.whatsapp.clone()),
             _ => None,
         }
     }
 
     /// Whether Pregón can send on `kind`.
     pub fn supports(kind: ChannelKind) -> bool {
-        matches!(kind, ChannelKind::Custom | ChannelKind::Sandbox)
+        matches!(
+            kind,
+            ChannelKind::Custom | ChannelKind::Sandbox | ChannelKind::WhatsappCloud | ChannelKind::Whatsapp360dialog
+        )
     }
+}
+
+/// A credential of `channel`, when set.
+pub fn credential<'a>(channel: &'a channel::Model, key: &str) -> Option<&'a str> {
+    channel.credentials.get(key).and_then(|value| value.as_str()).filter(|value| !value.is_empty())
+}
+
+/// The outcome of a request that got no HTTP answer: a timeout or a failed connection, both
+/// worth retrying.
+pub fn transport_failure(err: &reqwest::Error, provider: &str) -> SendOutcome {
+    if err.is_timeout() {
+        SendOutcome::Transient {
+            code: "TIMEOUT".into(),
+            text: format!("{provider} did not answer in time."),
+            retry_after: None,
+        }
+    } else {
+        SendOutcome::Transient {
+            code: "CONNECTION_FAILED".into(),
+            text: format!("Could not connect to {provider}."),
+            retry_after: None,
+        }
+    }
+}
+
+/// A permanent failure because the channel lacks what a send needs.
+pub fn misconfigured(text: impl Into<String>) -> SendOutcome {
+    SendOutcome::Permanent { code: "CHANNEL_MISCONFIGURED".into(), text: text.into() }
+}
+
+/// Longest provider text kept on a failed message.
+pub const MAX_ERROR_TEXT: usize = 500;
+
+/// A provider's error text, trimmed to [`MAX_ERROR_TEXT`] characters.
+pub fn error_text(text: &str) -> String {
+    text.trim().chars().take(MAX_ERROR_TEXT).collect()
 }
 
 /// Reads a `Retry-After` header: seconds, or an HTTP date.

@@ -168,8 +168,10 @@ const TABLE: &[Capabilities] = &[
         default_rate: RateLimit::per_second(10),
         identifier: IdentifierKind::Phone,
         official_base_url: Some("https://waba-v2.360dialog.io"),
-        required_credentials: &["apiKey"],
-        optional_credentials: &["webhookSecret"],
+        // 360dialog does not sign webhooks: it sends this secret in a header set up with the
+        // webhook URL (channels/whatsapp.rs).
+        required_credentials: &["apiKey", "webhookSecret"],
+        optional_credentials: &[],
     },
     Capabilities {
         kind: ChannelKind::TwilioWhatsapp,

@@ -18,12 +18,13 @@ use entity::{BroadcastStatus, DeliveryStatus, MessageDirection, broadcast, conta
 use sea_orm::sea_query::{Expr, ExprTrait};
 use sea_orm::{
     ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder,
-    TransactionTrait,
+    QuerySelect, TransactionTrait,
 };
 
 use crate::app::App;
 use crate::channels::adapter::StatusReport;
 use crate::channels::capabilities;
+use crate::channels::webhook::Watermark;
 use crate::error::{ServiceError, ServiceResult};
 use crate::events::{ChangeAction, Event, MessageStatusEvent};
 
@@ -472,6 +473,55 @@ pub async fn apply_reports(app: &App, reports: Vec<StatusReport>) -> ServiceResu
     }
     record(app, Vec::new(), updates).await?;
     Ok(unknown)
+}
+
+/// Applies watermarks ("everything sent to this address up to then was delivered/read"): each
+/// outgoing message to the address on the channel, sent by then and not yet that far along,
+/// moves forward. Answers how many watermarks matched no message.
+pub async fn apply_watermarks(
+    app: &App,
+    channel: &entity::channel::Model,
+    watermarks: Vec<Watermark>,
+) -> ServiceResult<usize> {
+    let mut unmatched = 0;
+    let mut updates = Vec::new();
+    for watermark in watermarks {
+        let (update, behind) = match watermark.status {
+            DeliveryStatus::Delivered => (Update::Delivered, vec![DeliveryStatus::Sent]),
+            DeliveryStatus::Read => (Update::Read, vec![DeliveryStatus::Sent, DeliveryStatus::Delivered]),
+            _ => continue,
+        };
+        let ids: Vec<i64> = message::Entity::find()
+            .select_only()
+            .column(message::Column::Id)
+            .filter(message::Column::ChannelId.eq(channel.id))
+            .filter(message::Column::Direction.eq(MessageDirection::Outgoing))
+            .filter(message::Column::Address.eq(watermark.address.as_str()))
+            .filter(message::Column::Status.is_in(behind))
+            .filter(message::Column::SentAt.lte(watermark.until))
+            .into_tuple()
+            .all(&app.db)
+            .await?;
+        if ids.is_empty() {
+            unmatched += 1;
+        }
+        updates.extend(ids.into_iter().map(|id| (id, update.clone())));
+    }
+    record(app, Vec::new(), updates).await?;
+    Ok(unmatched)
+}
+
+/// Marks `address` unreachable on the channel (the provider says the contact blocked it or
+/// unsubscribed); it is reachable again when the contact next writes.
+pub async fn mark_unreachable(app: &App, channel_id: i64, address: &str) -> ServiceResult<()> {
+    contact_channel::Entity::update_many()
+        .col_expr(contact_channel::Column::UnreachableAt, Expr::val(Utc::now()))
+        .filter(contact_channel::Column::ChannelId.eq(channel_id))
+        .filter(contact_channel::Column::Identifier.eq(address))
+        .filter(contact_channel::Column::UnreachableAt.is_null())
+        .exec(&app.db)
+        .await?;
+    Ok(())
 }
 
 /// A message a contact sent to the workspace on a channel.

@@ -27,7 +27,7 @@ pub async fn custom_channel(app: &TestApp, mock: &MockProvider, rate: Option<i64
     app.channel(input).await
 }
 
-/// A channel of a provider kind Pregón does not send on yet (its credentials are placeholders):
+/// A provider channel with placeholder credentials, for tests that never send on it:
 /// WHATSAPP_CLOUD, MESSENGER or INSTAGRAM.
 pub async fn provider_channel(app: &TestApp, kind: &str) -> String {
     let credentials = match kind {

@@ -14,6 +14,7 @@ mod graphql_http;
 mod helpers;
 mod imports;
 mod mock_provider;
+mod providers;
 mod schema;
 mod segments;
 mod subscriptions;
