@@ -14,6 +14,7 @@ use entity::{ChannelKind, DeliveryStatus, MessageType, channel};
 use super::content::MessageContent;
 use super::custom::CustomAdapter;
 use super::sandbox::{SandboxAdapter, SandboxSettings};
+use super::twilio::TwilioAdapter;
 use super::whatsapp::WhatsappAdapter;
 
 /// One message to hand to a provider.
@@ -82,6 +83,7 @@ pub struct Adapters {
     custom: Arc<CustomAdapter>,
     sandbox: Arc<SandboxAdapter>,
     whatsapp: Arc<WhatsappAdapter>,
+    twilio: Arc<TwilioAdapter>,
 }
 
 impl Adapters {
@@ -96,7 +98,8 @@ impl Adapters {
             .expect("the HTTP client's settings are valid");
         Adapters {
             custom: Arc::new(CustomAdapter::new(client.clone())),
-            whatsapp: Arc::new(WhatsappAdapter::new(client)),
+            whatsapp: Arc::new(WhatsappAdapter::new(client.clone())),
+            twilio: Arc::new(TwilioAdapter::new(client)),
             sandbox: Arc::new(SandboxAdapter::new(sandbox, statuses)),
         }
     }
@@ -107,6 +110,7 @@ impl Adapters {
             ChannelKind::Custom => Some(self.custom.clone()),
             ChannelKind::Sandbox => Some(self.sandbox.clone()),
             ChannelKind::WhatsappCloud | ChannelKind::Whatsapp360dialog => Some(self.whatsapp.clone()),
+            ChannelKind::TwilioSms | ChannelKind::TwilioWhatsapp => Some(self.twilio.clone()),
             _ => None,
         }
     }
@@ -115,7 +119,12 @@ impl Adapters {
     pub fn supports(kind: ChannelKind) -> bool {
         matches!(
             kind,
-            ChannelKind::Custom | ChannelKind::Sandbox | ChannelKind::WhatsappCloud | ChannelKind::Whatsapp360dialog
+            ChannelKind::Custom
+                | ChannelKind::Sandbox
+                | ChannelKind::WhatsappCloud
+                | ChannelKind::Whatsapp360dialog
+                | ChannelKind::TwilioSms
+                | ChannelKind::TwilioWhatsapp
         )
     }
 }

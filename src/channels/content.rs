@@ -62,10 +62,12 @@ impl MessageContent {
                 let valid_name = !name.is_empty()
                     && name.len() <= 512
                     && name.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_');
-                if !valid_name {
+                if !valid_name && !is_content_sid(&name) {
                     return Err(problem(
                         "content.template.name",
-                        format!("'{name}' is not a WhatsApp template name: lower-case letters, digits and _ only."),
+                        format!(
+                            "'{name}' is not a WhatsApp template name (lower-case letters, digits and _) nor a Twilio Content SID (HX and 32 hex digits)."
+                        ),
                     ));
                 }
                 let language = t.language.trim().replace('-', "_");
@@ -115,6 +117,20 @@ impl MessageContent {
         }
         match caps.broadcast_requirement {
             BroadcastRequirement::WhatsappTemplate => match &self.template {
+                // Twilio sends templates by Content SID; Meta and 360dialog by name.
+                Some(template) if is_content_sid(&template.name) != (kind == ChannelKind::TwilioWhatsapp) => {
+                    Err(problem(
+                        "content.template.name",
+                        if kind == ChannelKind::TwilioWhatsapp {
+                            format!("On {} a template is named by its Content SID (HX and 32 hex digits).", caps.label)
+                        } else {
+                            format!(
+                                "On {} a template is named by its WhatsApp name, not a Twilio Content SID.",
+                                caps.label
+                            )
+                        },
+                    ))
+                }
                 Some(template) => Ok(Planned::template(template)),
                 None if broadcast => Err(problem(
                     "content.template",
@@ -160,6 +176,12 @@ impl MessageContent {
             (None, None) => String::new(),
         }
     }
+}
+
+/// Whether `name` is a Twilio Content SID (`HX` and 32 hex digits): Twilio's name for an
+/// approved WhatsApp template.
+fn is_content_sid(name: &str) -> bool {
+    name.strip_prefix("HX").is_some_and(|hex| hex.len() == 32 && hex.bytes().all(|b| b.is_ascii_hexdigit()))
 }
 
 /// How a content goes out on one channel.
@@ -217,5 +239,14 @@ mod tests {
         let bad_name = MessageContent { template: Some(template), ..Default::default() };
         assert_eq!(bad_name.normalized().unwrap_err().field, "content.template.name");
         assert_eq!(MessageContent::default().normalized().unwrap_err().field, "content");
+        // Twilio names templates by Content SID, the others by WhatsApp name.
+        let sid =
+            WhatsappTemplate { name: format!("HX{}", "ab12".repeat(8)), language: "es".into(), parameters: vec![] };
+        let by_sid = MessageContent { template: Some(sid), ..Default::default() }.normalized().unwrap();
+        assert!(by_sid.plan_for(ChannelKind::TwilioWhatsapp, true).is_ok());
+        assert_eq!(by_sid.plan_for(ChannelKind::WhatsappCloud, true).unwrap_err().field, "content.template.name");
+        let named = WhatsappTemplate { name: "order_update".into(), language: "es".into(), parameters: vec![] };
+        let by_name = MessageContent { template: Some(named), ..Default::default() };
+        assert_eq!(by_name.plan_for(ChannelKind::TwilioWhatsapp, true).unwrap_err().field, "content.template.name");
     }
 }

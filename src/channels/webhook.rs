@@ -15,7 +15,7 @@ use hmac::{Hmac, Mac};
 use sha2::{Digest, Sha256};
 
 use super::adapter::StatusReport;
-use super::{custom, whatsapp};
+use super::{custom, twilio, whatsapp};
 use crate::services::delivery::Inbound;
 
 /// One webhook request, as received.
@@ -93,6 +93,7 @@ pub fn read(request: &WebhookRequest<'_>) -> Result<WebhookEvents, WebhookError>
     match request.channel.kind {
         ChannelKind::Custom => custom::read_webhook(request),
         ChannelKind::WhatsappCloud | ChannelKind::Whatsapp360dialog => whatsapp::read_webhook(request),
+        ChannelKind::TwilioSms | ChannelKind::TwilioWhatsapp => twilio::read_webhook(request),
         _ => Err(WebhookError::NotAccepted("This kind of channel does not call Pregón's webhooks.".into())),
     }
 }
