@@ -364,7 +364,7 @@ impl Dispatcher {
             Some(adapter) => adapter.send(&outgoing).await,
             None => SendOutcome::Permanent {
                 code: "CHANNEL_NOT_SUPPORTED".into(),
-                text: "Pregón does not send on this kind of channel yet.".into(),
+                text: "Pregón has no sending adapter for this kind of channel.".into(),
             },
         };
         metrics::counter!("pregon_messages_sent_total", "outcome" => outcome_label(&outcome)).increment(1);

@@ -492,7 +492,7 @@ async fn check_channel(
     if !Adapters::supports(channel.kind) {
         return Err(ServiceError::bad_input(
             "channelId",
-            format!("Pregón does not send on {} channels yet; use a CUSTOM or SANDBOX channel.", caps.label),
+            format!("Pregón has no sending adapter for {} channels; use another channel.", caps.label),
         ));
     }
     Ok(Some(channel))

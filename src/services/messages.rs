@@ -89,7 +89,7 @@ pub async fn send_message(
     if !outside_window && !Adapters::supports(channel.kind) {
         return Err(ServiceError::bad_input(
             "channelId",
-            format!("Pregón does not send on {} channels yet; use a CUSTOM or SANDBOX channel.", caps.label),
+            format!("Pregón has no sending adapter for {} channels; use another channel.", caps.label),
         ));
     }
     // Outside the window the row is written FAILED at once (never QUEUED, so no sender can
