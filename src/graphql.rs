@@ -13,6 +13,7 @@ pub mod extensions;
 pub mod import;
 pub mod loaders;
 pub mod message;
+pub mod report;
 pub mod scalars;
 pub mod segment;
 pub mod tag;
@@ -41,6 +42,7 @@ pub struct Query(
     contact::ContactExportQuery,
     broadcast::BroadcastQuery,
     message::MessageQuery,
+    report::ReportQuery,
 );
 
 /// Everything that can be changed.

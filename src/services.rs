@@ -14,6 +14,7 @@ pub mod duplicates;
 pub mod exports;
 pub mod imports;
 pub mod messages;
+pub mod reports;
 pub mod segments;
 pub mod tags;
 pub mod teams;

@@ -20,6 +20,7 @@ mod m20261122_000012_create_messages;
 mod m20261122_000013_alter_messages;
 mod m20261122_000014_alter_broadcasts;
 mod m20261122_000015_alter_messages;
+mod m20261122_000016_report_indexes;
 
 pub struct Migrator;
 
@@ -42,6 +43,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261122_000013_alter_messages::Migration),
             Box::new(m20261122_000014_alter_broadcasts::Migration),
             Box::new(m20261122_000015_alter_messages::Migration),
+            Box::new(m20261122_000016_report_indexes::Migration),
         ]
     }
 }

@@ -15,6 +15,7 @@ mod helpers;
 mod imports;
 mod mock_provider;
 mod providers;
+mod reports;
 mod schema;
 mod segments;
 mod subscriptions;

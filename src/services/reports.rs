@@ -1,0 +1,476 @@
+//! The messages report (seed 004): incoming messages by channel; outgoing messages by channel,
+//! source, type and subtype; the delivery of outgoing messages; each with a total, a daily
+//! series and a share per group.
+//!
+//! Days are the workspace's (its IANA time zone). An incoming message counts on the day it
+//! arrived; an outgoing one on the day it went out, or failed if it never went out
+//! (`COALESCE(sent_at, failed_at)`; queued and sending messages are not counted yet). Delivery
+//! counts each outgoing message once, by its current status; statuses stop changing 30 days
+//! after sending (`services::delivery`), so later changes are not counted.
+//!
+//! Everything is counted in SQL: one grouped query for incoming messages and one for outgoing
+//! messages (by channel, source, type, subtype, status and day), whose few rows are then summed
+//! per section. No message row is read into Rust.
+
+use chrono::{DateTime, Datelike, Duration, NaiveDate, Utc};
+use chrono_tz::Tz;
+use entity::{DeliveryStatus, MessageDirection, MessageSource, MessageType, channel, message, team_member, workspace};
+use sea_orm::sea_query::{Alias, CaseStatement, Expr, ExprTrait, Query, SimpleExpr};
+use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QuerySelect, StatementBuilder};
+
+use crate::app::App;
+use crate::auth::Scope;
+use crate::error::{ServiceError, ServiceResult};
+use crate::services::broadcasts::local_midnight;
+
+/// A preset period, in the workspace's time zone.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Preset {
+    Today,
+    Yesterday,
+    /// The 7 days ending today, today included.
+    Last7Days,
+    Last14Days,
+    Last30Days,
+    ThisMonth,
+    LastMonth,
+}
+
+/// Longest custom period a report covers.
+pub const MAX_DAYS: i64 = 366;
+
+/// The period a report covers: `[from, to)`, and the workspace days in it.
+#[derive(Debug, Clone)]
+pub struct Period {
+    pub from: DateTime<Utc>,
+    pub to: DateTime<Utc>,
+    pub time_zone: String,
+    /// Each day's date and the instant it starts (the first starts at `from`).
+    pub days: Vec<(NaiveDate, DateTime<Utc>)>,
+}
+
+/// Resolves a preset or a `[from, to)` pair in `tz`, as of `now`.
+pub fn period(
+    preset: Option<Preset>,
+    from: Option<DateTime<Utc>>,
+    to: Option<DateTime<Utc>>,
+    tz: Tz,
+    now: DateTime<Utc>,
+) -> ServiceResult<Period> {
+    let today = now.with_timezone(&tz).date_naive();
+    let (from, to) = match (preset, from, to) {
+        (Some(preset), None, None) => {
+            let month_start = today.with_day(1).expect("day 1 exists");
+            let (first, last) = match preset {
+                Preset::Today => (today, today),
+                Preset::Yesterday => (today - Duration::days(1), today - Duration::days(1)),
+                Preset::Last7Days => (today - Duration::days(6), today),
+                Preset::Last14Days => (today - Duration::days(13), today),
+                Preset::Last30Days => (today - Duration::days(29), today),
+                Preset::ThisMonth => (month_start, today),
+                Preset::LastMonth => {
+                    let last = month_start - Duration::days(1);
+                    (last.with_day(1).expect("day 1 exists"), last)
+                }
+            };
+            let to_day = if preset == Preset::ThisMonth {
+                // The whole month, so that its series has every day.
+                let next = if month_start.month() == 12 {
+                    NaiveDate::from_ymd_opt(month_start.year() + 1, 1, 1)
+                } else {
+                    NaiveDate::from_ymd_opt(month_start.year(), month_start.month() + 1, 1)
+                };
+                next.expect("a valid month")
+            } else {
+                last + Duration::days(1)
+            };
+            (local_midnight(tz, first), local_midnight(tz, to_day))
+        }
+        (None, Some(from), Some(to)) => {
+            if to <= from {
+                return Err(ServiceError::bad_input("range.to", "The range's end must be after its start."));
+            }
+            if to - from > Duration::days(MAX_DAYS) {
+                return Err(ServiceError::bad_input(
+                    "range",
+                    format!("A report covers at most {MAX_DAYS} days; narrow the range."),
+                ));
+            }
+            (from, to)
+        }
+        _ => {
+            return Err(ServiceError::bad_input(
+                "range",
+                "Give either a preset (TODAY, YESTERDAY, LAST_7_DAYS, …) or both from and to.",
+            ));
+        }
+    };
+    let mut days = Vec::new();
+    let mut day = from.with_timezone(&tz).date_naive();
+    let mut start = from;
+    while start < to {
+        days.push((day, start));
+        day += Duration::days(1);
+        start = std::cmp::max(local_midnight(tz, day), from);
+    }
+    Ok(Period { from, to, time_zone: tz.name().to_owned(), days })
+}
+
+/// The report's filters. Those marked outgoing-only do not apply to incoming messages.
+#[derive(Debug, Clone, Default)]
+pub struct ReportFilter {
+    pub channel_ids: Vec<i64>,
+    pub contact_id: Option<i64>,
+    /// Outgoing only.
+    pub sources: Vec<MessageSource>,
+    /// Outgoing only.
+    pub types: Vec<MessageType>,
+    /// Outgoing only: messages sent by a member of the team.
+    pub team_id: Option<i64>,
+    /// Outgoing only: messages sent by the user.
+    pub user_id: Option<i64>,
+    /// Outgoing only: the broadcast's messages.
+    pub broadcast_id: Option<i64>,
+}
+
+impl ReportFilter {
+    fn has_outgoing_only(&self) -> bool {
+        !self.sources.is_empty()
+            || !self.types.is_empty()
+            || self.team_id.is_some()
+            || self.user_id.is_some()
+            || self.broadcast_id.is_some()
+    }
+}
+
+/// One group of a section (a channel, a source, a type, a subtype, a status).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Group {
+    pub key: String,
+    pub label: String,
+    pub count: i64,
+    /// One count per day of the period.
+    pub series: Vec<i64>,
+}
+
+/// One section of the report.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Section {
+    /// False when a selected filter does not apply to this section (its numbers are then
+    /// empty rather than misleading).
+    pub applicable: bool,
+    pub total: i64,
+    pub series: Vec<i64>,
+    pub groups: Vec<Group>,
+}
+
+/// The messages report.
+#[derive(Debug, Clone)]
+pub struct MessagesReport {
+    pub period: Period,
+    pub incoming: Section,
+    pub outgoing_by_channel: Section,
+    pub outgoing_by_source: Section,
+    pub outgoing_by_type: Section,
+    pub outgoing_by_subtype: Section,
+    /// Outgoing messages by delivery status: SENT, DELIVERED, READ, FAILED (always all four).
+    pub delivery: Section,
+}
+
+/// The statuses the delivery section reports, in order.
+pub const DELIVERY_STATUSES: [DeliveryStatus; 4] =
+    [DeliveryStatus::Sent, DeliveryStatus::Delivered, DeliveryStatus::Read, DeliveryStatus::Failed];
+
+/// The workspace's time zone.
+pub async fn time_zone(app: &App, scope: &Scope) -> ServiceResult<Tz> {
+    let workspace = workspace::Entity::find_by_id(scope.workspace_id)
+        .one(&app.db)
+        .await?
+        .ok_or_else(|| ServiceError::internal(anyhow::anyhow!("workspace {} is missing", scope.workspace_id)))?;
+    Ok(workspace.time_zone.parse().unwrap_or(chrono_tz::UTC))
+}
+
+/// Builds the messages report for `period` and `filter`.
+pub async fn messages_report(
+    app: &App,
+    scope: &Scope,
+    period: Period,
+    filter: &ReportFilter,
+) -> ServiceResult<MessagesReport> {
+    let backend = app.db.get_database_backend();
+    let names = channel_names(app, scope).await?;
+    let days = period.days.len();
+
+    // Incoming: by channel and day.
+    let incoming_applicable = !filter.has_outgoing_only();
+    let mut incoming_rows: Vec<(Option<i64>, i64, i64)> = Vec::new();
+    if incoming_applicable {
+        let time = Expr::col((message::Entity, message::Column::CreatedAt));
+        let mut select = Query::select();
+        select
+            .column((message::Entity, message::Column::ChannelId))
+            .expr_as(day_bucket(&period, time.clone()), Alias::new("day"))
+            .expr_as(Expr::cust("COUNT(*)"), Alias::new("n"))
+            .from(message::Entity)
+            .and_where(Expr::col((message::Entity, message::Column::WorkspaceId)).eq(scope.workspace_id))
+            .and_where(Expr::col((message::Entity, message::Column::Direction)).eq(MessageDirection::Incoming))
+            .and_where(time.clone().gte(period.from))
+            .and_where(time.lt(period.to))
+            .group_by_columns([(message::Entity, message::Column::ChannelId)])
+            .add_group_by([Expr::cust("day")]);
+        common_filters(&mut select, filter);
+        for row in app.db.query_all_raw(StatementBuilder::build(&select, &backend)).await? {
+            incoming_rows.push((row.try_get("", "channel_id")?, row.try_get("", "day")?, row.try_get("", "n")?));
+        }
+    }
+
+    // Outgoing: by channel, source, type, subtype, status and day.
+    let mut select = Query::select();
+    let time = Expr::cust("COALESCE(messages.sent_at, messages.failed_at)");
+    select
+        .columns([
+            (message::Entity, message::Column::ChannelId),
+            (message::Entity, message::Column::Source),
+            (message::Entity, message::Column::MessageType),
+            (message::Entity, message::Column::Subtype),
+            (message::Entity, message::Column::Status),
+        ])
+        .expr_as(day_bucket(&period, time.clone()), Alias::new("day"))
+        .expr_as(Expr::cust("COUNT(*)"), Alias::new("n"))
+        .from(message::Entity)
+        .and_where(Expr::col((message::Entity, message::Column::WorkspaceId)).eq(scope.workspace_id))
+        .and_where(Expr::col((message::Entity, message::Column::Direction)).eq(MessageDirection::Outgoing))
+        .and_where(time.clone().gte(period.from))
+        .and_where(time.lt(period.to))
+        .group_by_columns([
+            (message::Entity, message::Column::ChannelId),
+            (message::Entity, message::Column::Source),
+            (message::Entity, message::Column::MessageType),
+            (message::Entity, message::Column::Subtype),
+            (message::Entity, message::Column::Status),
+        ])
+        .add_group_by([Expr::cust("day")]);
+    common_filters(&mut select, filter);
+    if !filter.sources.is_empty() {
+        select.and_where(Expr::col((message::Entity, message::Column::Source)).is_in(filter.sources.iter().copied()));
+    }
+    if !filter.types.is_empty() {
+        select
+            .and_where(Expr::col((message::Entity, message::Column::MessageType)).is_in(filter.types.iter().copied()));
+    }
+    if let Some(user) = filter.user_id {
+        select.and_where(Expr::col((message::Entity, message::Column::SentByUserId)).eq(user));
+    }
+    if let Some(team) = filter.team_id {
+        let members = Query::select()
+            .column(team_member::Column::UserId)
+            .from(team_member::Entity)
+            .and_where(Expr::col(team_member::Column::TeamId).eq(team))
+            .to_owned();
+        select.and_where(Expr::col((message::Entity, message::Column::SentByUserId)).in_subquery(members));
+    }
+    if let Some(broadcast) = filter.broadcast_id {
+        select.and_where(Expr::col((message::Entity, message::Column::BroadcastId)).eq(broadcast));
+    }
+    let mut outgoing = Vec::new();
+    for row in app.db.query_all_raw(StatementBuilder::build(&select, &backend)).await? {
+        outgoing.push(OutgoingRow {
+            channel_id: row.try_get("", "channel_id")?,
+            source: row.try_get("", "source")?,
+            message_type: row.try_get("", "message_type")?,
+            subtype: row.try_get("", "subtype")?,
+            status: row.try_get("", "status")?,
+            day: row.try_get("", "day")?,
+            count: row.try_get("", "n")?,
+        });
+    }
+
+    let channel_label = |id: &Option<i64>| match id {
+        Some(id) => (
+            id.to_string(),
+            names.iter().find(|(c, _)| c == id).map_or_else(|| format!("Channel {id}"), |(_, n)| n.clone()),
+        ),
+        None => ("none".to_owned(), "No channel".to_owned()),
+    };
+    let incoming = {
+        let mut section =
+            Section::summed(incoming_rows.iter().map(|(channel, day, n)| (channel_label(channel), *day, *n)), days);
+        section.applicable = incoming_applicable;
+        section
+    };
+    let by = |key: &dyn Fn(&OutgoingRow) -> Option<(String, String)>| {
+        Section::summed(outgoing.iter().filter_map(|row| key(row).map(|k| (k, row.day, row.count))), days)
+    };
+    let outgoing_by_channel = by(&|row| Some(channel_label(&row.channel_id)));
+    let outgoing_by_source = by(&|row| {
+        let source = row.source.as_deref().unwrap_or("UNKNOWN");
+        Some((source.to_owned(), source_label(source).to_owned()))
+    });
+    let outgoing_by_type = by(&|row| {
+        let kind = row.message_type.as_deref().unwrap_or("SESSION");
+        Some((kind.to_owned(), type_label(kind).to_owned()))
+    });
+    // The subtype applies to message tags and templates only (seed 004).
+    let outgoing_by_subtype = by(&|row| row.subtype.clone().map(|subtype| (subtype.clone(), subtype)));
+    let mut delivery = by(&|row| Some((row.status.clone(), status_label(&row.status).to_owned())));
+    for status in DELIVERY_STATUSES {
+        let key = status_key(status);
+        if !delivery.groups.iter().any(|g| g.key == key) {
+            delivery.groups.push(Group {
+                key: key.to_owned(),
+                label: status_label(key).to_owned(),
+                count: 0,
+                series: vec![0; days],
+            });
+        }
+    }
+    delivery.groups.sort_by_key(|g| DELIVERY_STATUSES.iter().position(|s| status_key(*s) == g.key));
+    Ok(MessagesReport {
+        period,
+        incoming,
+        outgoing_by_channel,
+        outgoing_by_source,
+        outgoing_by_type,
+        outgoing_by_subtype,
+        delivery,
+    })
+}
+
+struct OutgoingRow {
+    channel_id: Option<i64>,
+    source: Option<String>,
+    message_type: Option<String>,
+    subtype: Option<String>,
+    status: String,
+    day: i64,
+    count: i64,
+}
+
+impl Section {
+    /// Sums `(group, day, count)` rows into groups (largest first) and a daily total.
+    fn summed(rows: impl Iterator<Item = ((String, String), i64, i64)>, days: usize) -> Section {
+        let mut groups: Vec<Group> = Vec::new();
+        let mut series = vec![0; days];
+        let mut total = 0;
+        for ((key, label), day, count) in rows {
+            let day = usize::try_from(day).unwrap_or(0).min(days.saturating_sub(1));
+            let index = match groups.iter().position(|g| g.key == key) {
+                Some(index) => index,
+                None => {
+                    groups.push(Group { key, label, count: 0, series: vec![0; days] });
+                    groups.len() - 1
+                }
+            };
+            groups[index].count += count;
+            groups[index].series[day] += count;
+            series[day] += count;
+            total += count;
+        }
+        groups.sort_by(|a, b| b.count.cmp(&a.count).then_with(|| a.label.cmp(&b.label)));
+        Section { applicable: true, total, series, groups }
+    }
+}
+
+/// The filters every section takes: channel and contact.
+fn common_filters(select: &mut sea_orm::sea_query::SelectStatement, filter: &ReportFilter) {
+    if !filter.channel_ids.is_empty() {
+        select.and_where(Expr::col((message::Entity, message::Column::ChannelId)).is_in(filter.channel_ids.clone()));
+    }
+    if let Some(contact) = filter.contact_id {
+        select.and_where(Expr::col((message::Entity, message::Column::ContactId)).eq(contact));
+    }
+}
+
+/// The index of the period's day `time` falls on: a CASE over the days' starts.
+fn day_bucket(period: &Period, time: SimpleExpr) -> SimpleExpr {
+    if period.days.len() < 2 {
+        return Expr::val(0i64);
+    }
+    let mut case = CaseStatement::new();
+    for (index, (_, start)) in period.days.iter().enumerate().skip(1).rev() {
+        case = case.case(time.clone().gte(*start), Expr::val(index as i64));
+    }
+    case.finally(Expr::val(0i64)).into()
+}
+
+/// Every channel of the workspace, deleted ones included (history keeps them), by id.
+async fn channel_names(app: &App, scope: &Scope) -> ServiceResult<Vec<(i64, String)>> {
+    Ok(channel::Entity::find()
+        .select_only()
+        .columns([channel::Column::Id, channel::Column::Name])
+        .filter(channel::Column::WorkspaceId.eq(scope.workspace_id))
+        .into_tuple()
+        .all(&app.db)
+        .await?)
+}
+
+pub fn status_key(status: DeliveryStatus) -> &'static str {
+    match status {
+        DeliveryStatus::Queued => "QUEUED",
+        DeliveryStatus::Sending => "SENDING",
+        DeliveryStatus::Sent => "SENT",
+        DeliveryStatus::Delivered => "DELIVERED",
+        DeliveryStatus::Read => "READ",
+        DeliveryStatus::Failed => "FAILED",
+    }
+}
+
+fn status_label(key: &str) -> &'static str {
+    match key {
+        "SENT" => "Sent",
+        "DELIVERED" => "Delivered",
+        "READ" => "Read",
+        "FAILED" => "Failed",
+        _ => "Other",
+    }
+}
+
+fn source_label(key: &str) -> &'static str {
+    match key {
+        "USER" => "User",
+        "BOT" => "Bot",
+        "BROADCAST" => "Broadcast",
+        "WORKFLOW" => "Workflow",
+        "API" => "API",
+        "ZAPIER" => "Zapier",
+        "ECHO" => "Echo message",
+        _ => "Unknown",
+    }
+}
+
+fn type_label(key: &str) -> &'static str {
+    match key {
+        "SESSION" => "Session",
+        "FACEBOOK_MESSAGE_TAG" => "Facebook message tag",
+        "WHATSAPP_TEMPLATE" => "WhatsApp message template",
+        _ => "Other",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use chrono::TimeZone;
+
+    use super::*;
+
+    #[test]
+    fn presets_are_whole_days_in_the_workspace_time_zone() {
+        let tz: Tz = "America/Guayaquil".parse().unwrap(); // UTC-5, no DST
+        // 2026-11-22 02:00 UTC is still 2026-11-21 in Guayaquil.
+        let now = Utc.with_ymd_and_hms(2026, 11, 22, 2, 0, 0).unwrap();
+        let today = period(Some(Preset::Today), None, None, tz, now).unwrap();
+        assert_eq!(today.from, Utc.with_ymd_and_hms(2026, 11, 21, 5, 0, 0).unwrap());
+        assert_eq!(today.to, Utc.with_ymd_and_hms(2026, 11, 22, 5, 0, 0).unwrap());
+        assert_eq!(today.days.len(), 1);
+        let last7 = period(Some(Preset::Last7Days), None, None, tz, now).unwrap();
+        assert_eq!(last7.days.len(), 7);
+        assert_eq!(last7.days[0].0, NaiveDate::from_ymd_opt(2026, 11, 15).unwrap());
+        let last_month = period(Some(Preset::LastMonth), None, None, tz, now).unwrap();
+        assert_eq!(last_month.days.len(), 31);
+        assert_eq!(last_month.from, Utc.with_ymd_and_hms(2026, 10, 1, 5, 0, 0).unwrap());
+        let this_month = period(Some(Preset::ThisMonth), None, None, tz, now).unwrap();
+        assert_eq!(this_month.days.len(), 30);
+        assert!(period(None, Some(now), Some(now), tz, now).is_err());
+        assert!(period(Some(Preset::Today), Some(now), None, tz, now).is_err());
+    }
+}

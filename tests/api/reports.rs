@@ -1,0 +1,354 @@
+//! The messages report: known traffic (every source, type, status and channel, over several
+//! days, in a time zone far from UTC) checked number by number against counts made here, the
+//! presets' midnight boundaries, filters that do not apply, and workspace isolation.
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, Duration, NaiveDate, TimeZone, Utc};
+use chrono_tz::Tz;
+use entity::{DeliveryStatus, MessageDirection, MessageSource, MessageType, message};
+use sea_orm::{ActiveModelTrait, ActiveValue::Set};
+use serde_json::{Value, json};
+
+use crate::broadcasts::provider_channel;
+use crate::helpers::{TestApp, error_code};
+
+const ZONE: &str = "Asia/Kathmandu"; // UTC+05:45
+
+const REPORT: &str = "query($range: ReportRangeInput!, $filter: MessagesReportFilterInput) { messagesReport(range: $range, filter: $filter) {
+    from to timeZone days
+    incoming { ...S } outgoingByChannel { ...S } outgoingBySource { ...S } outgoingByType { ...S } outgoingBySubtype { ...S } delivery { ...S } } }
+  fragment S on ReportSection { applicable notice total series groups { key label count percent series } }";
+
+/// One generated message, as the test knows it.
+#[derive(Debug, Clone)]
+struct Known {
+    incoming: bool,
+    channel: i64,
+    contact: i64,
+    source: MessageSource,
+    kind: MessageType,
+    subtype: Option<String>,
+    status: DeliveryStatus,
+    /// When it arrived, went out, or failed; None for queued or sending.
+    at: Option<DateTime<Utc>>,
+    user: Option<i64>,
+}
+
+async fn insert(app: &TestApp, workspace: i64, m: &Known) {
+    let at = m.at.unwrap_or_else(Utc::now);
+    let sent = matches!(m.status, DeliveryStatus::Sent | DeliveryStatus::Delivered | DeliveryStatus::Read);
+    message::ActiveModel {
+        workspace_id: Set(workspace),
+        contact_id: Set(Some(m.contact)),
+        channel_id: Set(Some(m.channel)),
+        direction: Set(if m.incoming { MessageDirection::Incoming } else { MessageDirection::Outgoing }),
+        source: Set((!m.incoming).then_some(m.source)),
+        message_type: Set((!m.incoming).then_some(m.kind)),
+        subtype: Set(m.subtype.clone()),
+        content: Set(json!({ "text": "x" })),
+        address: Set(Some(format!("addr-{}", m.contact))),
+        status: Set(m.status),
+        sent_at: Set((!m.incoming && sent && m.at.is_some()).then_some(at)),
+        delivered_at: Set(matches!(m.status, DeliveryStatus::Delivered | DeliveryStatus::Read).then_some(at)),
+        read_at: Set((m.status == DeliveryStatus::Read).then_some(at)),
+        failed_at: Set((m.status == DeliveryStatus::Failed).then_some(at)),
+        attempts: Set(1),
+        sent_by_user_id: Set(m.user),
+        created_at: Set(if m.incoming { at } else { at - Duration::minutes(5) }),
+        updated_at: Set(at),
+        ..Default::default()
+    }
+    .insert(&app.app.db)
+    .await
+    .unwrap();
+}
+
+/// A small deterministic generator (no dependency on a random source).
+struct Lcg(u64);
+
+impl Lcg {
+    fn next(&mut self, n: u64) -> u64 {
+        self.0 = self.0.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        (self.0 >> 33) % n
+    }
+}
+
+async fn report(app: &TestApp, range: Value, filter: Value) -> Value {
+    app.ok(REPORT, json!({ "range": range, "filter": filter })).await["messagesReport"].clone()
+}
+
+/// Per group key, its count and daily series; and the section's daily total.
+type Expected = (BTreeMap<String, (i64, Vec<i64>)>, Vec<i64>);
+
+/// The expected section from `messages`: (key → (count, per-day series)) and the daily total.
+fn expected(messages: &[&Known], days: &[NaiveDate], tz: Tz, key: impl Fn(&Known) -> Option<String>) -> Expected {
+    let mut groups: BTreeMap<String, (i64, Vec<i64>)> = BTreeMap::new();
+    let mut series = vec![0; days.len()];
+    for m in messages {
+        let Some(at) = m.at else { continue };
+        let Some(day) = days.iter().position(|d| *d == at.with_timezone(&tz).date_naive()) else { continue };
+        let Some(key) = key(m) else { continue };
+        let group = groups.entry(key).or_insert_with(|| (0, vec![0; days.len()]));
+        group.0 += 1;
+        group.1[day] += 1;
+        series[day] += 1;
+    }
+    (groups, series)
+}
+
+fn check_section(section: &Value, (groups, series): Expected, what: &str) {
+    let total: i64 = series.iter().sum();
+    assert_eq!(section["applicable"], true, "{what}");
+    assert_eq!(section["total"], total, "{what} total");
+    assert_eq!(section["series"], json!(series), "{what} series");
+    let got: BTreeMap<String, (i64, Vec<i64>, f64)> = section["groups"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|g| g["count"].as_i64() != Some(0))
+        .map(|g| {
+            let series = g["series"].as_array().unwrap().iter().map(|v| v.as_i64().unwrap()).collect();
+            (
+                g["key"].as_str().unwrap().to_owned(),
+                (g["count"].as_i64().unwrap(), series, g["percent"].as_f64().unwrap()),
+            )
+        })
+        .collect();
+    let want: BTreeMap<String, (i64, Vec<i64>, f64)> = groups
+        .into_iter()
+        .map(|(k, (count, series))| (k, (count, series, (count as f64 * 1000.0 / total as f64).round() / 10.0)))
+        .collect();
+    assert_eq!(got, want, "{what} groups");
+    if total == 0 {
+        assert_eq!(section["notice"], "The selected filters have no data.", "{what}");
+    } else {
+        assert!(section["notice"].is_null(), "{what}");
+    }
+}
+
+fn status_key(status: DeliveryStatus) -> Option<String> {
+    Some(
+        match status {
+            DeliveryStatus::Sent => "SENT",
+            DeliveryStatus::Delivered => "DELIVERED",
+            DeliveryStatus::Read => "READ",
+            DeliveryStatus::Failed => "FAILED",
+            _ => return None,
+        }
+        .to_owned(),
+    )
+}
+
+fn enum_key<T: sea_orm::ActiveEnum<Value = String>>(value: T) -> String {
+    value.to_value()
+}
+
+#[tokio::test]
+async fn the_messages_report_counts_every_section_as_the_rows_say_in_the_workspace_time_zone() {
+    let app = TestApp::spawn().await;
+    app.ok("mutation($tz: String!) { updateWorkspace(input: { timeZone: $tz }) { timeZone } }", json!({ "tz": ZONE }))
+        .await;
+    let workspace = app.ok("{ workspace { id } viewer { user { id } } }", json!({})).await;
+    let workspace_id: i64 = workspace["workspace"]["id"].as_str().unwrap().parse().unwrap();
+    let owner: i64 = workspace["viewer"]["user"]["id"].as_str().unwrap().parse().unwrap();
+    let tz: Tz = ZONE.parse().unwrap();
+    let channels: Vec<i64> = vec![
+        provider_channel(&app, "WHATSAPP_CLOUD").await.parse().unwrap(),
+        provider_channel(&app, "MESSENGER").await.parse().unwrap(),
+        app.channel(json!({ "name": "Sandbox", "kind": "SANDBOX" })).await.parse().unwrap(),
+    ];
+    let contacts: Vec<i64> = {
+        let mut ids = Vec::new();
+        for i in 0..4 {
+            ids.push(app.contact(json!({ "firstName": format!("C{i}") })).await.parse().unwrap());
+        }
+        ids
+    };
+    // 600 messages over the last 12 days, every source, type and status.
+    let sources = [
+        MessageSource::User,
+        MessageSource::Bot,
+        MessageSource::Broadcast,
+        MessageSource::Workflow,
+        MessageSource::Api,
+        MessageSource::Zapier,
+        MessageSource::Echo,
+    ];
+    let statuses = [
+        DeliveryStatus::Queued,
+        DeliveryStatus::Sending,
+        DeliveryStatus::Sent,
+        DeliveryStatus::Delivered,
+        DeliveryStatus::Read,
+        DeliveryStatus::Failed,
+    ];
+    let now = Utc::now();
+    let mut random = Lcg(7);
+    let mut known = Vec::new();
+    for _ in 0..600 {
+        let incoming = random.next(4) == 0;
+        let status = if incoming { DeliveryStatus::Delivered } else { statuses[random.next(6) as usize] };
+        let kind = [MessageType::Session, MessageType::FacebookMessageTag, MessageType::WhatsappTemplate]
+            [random.next(3) as usize];
+        let subtype = match kind {
+            MessageType::FacebookMessageTag => {
+                Some(["ACCOUNT_UPDATE", "HUMAN_AGENT"][random.next(2) as usize].to_owned())
+            }
+            MessageType::WhatsappTemplate => Some(["order_update", "welcome"][random.next(2) as usize].to_owned()),
+            MessageType::Session => None,
+        };
+        let source = sources[random.next(7) as usize];
+        let pending = !incoming && matches!(status, DeliveryStatus::Queued | DeliveryStatus::Sending);
+        known.push(Known {
+            incoming,
+            channel: channels[random.next(3) as usize],
+            contact: contacts[random.next(4) as usize],
+            source,
+            kind,
+            subtype: if incoming { None } else { subtype },
+            status,
+            at: (!pending).then(|| now - Duration::minutes(random.next(12 * 24 * 60) as i64)),
+            user: (source == MessageSource::User).then_some(owner),
+        });
+    }
+    for m in &known {
+        insert(&app, workspace_id, m).await;
+    }
+
+    let report_all = report(&app, json!({ "preset": "LAST_7_DAYS" }), json!(null)).await;
+    assert_eq!(report_all["timeZone"], ZONE);
+    let days: Vec<NaiveDate> =
+        report_all["days"].as_array().unwrap().iter().map(|d| d.as_str().unwrap().parse().unwrap()).collect();
+    let today = now.with_timezone(&tz).date_naive();
+    assert_eq!(days, (0..7).rev().map(|back| today - Duration::days(back)).collect::<Vec<_>>());
+    let incoming: Vec<&Known> = known.iter().filter(|m| m.incoming).collect();
+    let outgoing: Vec<&Known> = known.iter().filter(|m| !m.incoming).collect();
+    check_section(&report_all["incoming"], expected(&incoming, &days, tz, |m| Some(m.channel.to_string())), "incoming");
+    check_section(
+        &report_all["outgoingByChannel"],
+        expected(&outgoing, &days, tz, |m| Some(m.channel.to_string())),
+        "by channel",
+    );
+    check_section(
+        &report_all["outgoingBySource"],
+        expected(&outgoing, &days, tz, |m| Some(enum_key(m.source))),
+        "by source",
+    );
+    check_section(&report_all["outgoingByType"], expected(&outgoing, &days, tz, |m| Some(enum_key(m.kind))), "by type");
+    check_section(
+        &report_all["outgoingBySubtype"],
+        expected(&outgoing, &days, tz, |m| m.subtype.clone()),
+        "by subtype",
+    );
+    check_section(&report_all["delivery"], expected(&outgoing, &days, tz, |m| status_key(m.status)), "delivery");
+    let delivery: Vec<&str> =
+        report_all["delivery"]["groups"].as_array().unwrap().iter().map(|g| g["key"].as_str().unwrap()).collect();
+    assert_eq!(delivery, ["SENT", "DELIVERED", "READ", "FAILED"]);
+    let labels = &report_all["outgoingBySource"]["groups"];
+    assert!(labels.as_array().unwrap().iter().any(|g| g["key"] == "ECHO" && g["label"] == "Echo message"));
+
+    // Filtered by channel and source: outgoing sections narrow, incoming does not apply.
+    let (channel, source) = (channels[1], MessageSource::Broadcast);
+    let filtered = report(
+        &app,
+        json!({ "preset": "LAST_30_DAYS" }),
+        json!({ "channelIds": [channel.to_string()], "sources": ["BROADCAST"] }),
+    )
+    .await;
+    let days30: Vec<NaiveDate> =
+        filtered["days"].as_array().unwrap().iter().map(|d| d.as_str().unwrap().parse().unwrap()).collect();
+    assert_eq!(days30.len(), 30);
+    assert_eq!(filtered["incoming"]["applicable"], false);
+    assert_eq!(filtered["incoming"]["notice"], "The selected filters are not applicable here.");
+    assert_eq!(filtered["incoming"]["total"], 0);
+    let narrowed: Vec<&Known> =
+        outgoing.iter().copied().filter(|m| m.channel == channel && m.source == source).collect();
+    check_section(
+        &filtered["outgoingByType"],
+        expected(&narrowed, &days30, tz, |m| Some(enum_key(m.kind))),
+        "filtered type",
+    );
+    check_section(
+        &filtered["delivery"],
+        expected(&narrowed, &days30, tz, |m| status_key(m.status)),
+        "filtered delivery",
+    );
+
+    // By user: only the owner's messages (source USER).
+    let by_user = report(&app, json!({ "preset": "LAST_30_DAYS" }), json!({ "userId": owner.to_string() })).await;
+    let mine: Vec<&Known> = outgoing.iter().copied().filter(|m| m.user == Some(owner)).collect();
+    check_section(&by_user["outgoingBySource"], expected(&mine, &days30, tz, |m| Some(enum_key(m.source))), "by user");
+
+    // By contact: incoming applies.
+    let contact = contacts[2];
+    let by_contact =
+        report(&app, json!({ "preset": "LAST_14_DAYS" }), json!({ "contactId": contact.to_string() })).await;
+    let days14: Vec<NaiveDate> =
+        by_contact["days"].as_array().unwrap().iter().map(|d| d.as_str().unwrap().parse().unwrap()).collect();
+    let theirs: Vec<&Known> = incoming.iter().copied().filter(|m| m.contact == contact).collect();
+    check_section(
+        &by_contact["incoming"],
+        expected(&theirs, &days14, tz, |m| Some(m.channel.to_string())),
+        "by contact",
+    );
+
+    // Nothing matches: every section says there is no data.
+    let empty = report(&app, json!({ "preset": "TODAY" }), json!({ "broadcastId": "999999" })).await;
+    assert_eq!(empty["delivery"]["notice"], "The selected filters have no data.");
+    assert_eq!(empty["delivery"]["total"], 0);
+}
+
+#[tokio::test]
+async fn presets_start_and_end_at_midnight_in_the_workspace_time_zone() {
+    let app = TestApp::spawn().await;
+    app.ok("mutation($tz: String!) { updateWorkspace(input: { timeZone: $tz }) { timeZone } }", json!({ "tz": ZONE }))
+        .await;
+    let workspace_id: i64 =
+        app.ok("{ workspace { id } }", json!({})).await["workspace"]["id"].as_str().unwrap().parse().unwrap();
+    let tz: Tz = ZONE.parse().unwrap();
+    let channel: i64 = app.channel(json!({ "name": "Sandbox", "kind": "SANDBOX" })).await.parse().unwrap();
+    let contact: i64 = app.contact(json!({ "firstName": "Edge" })).await.parse().unwrap();
+    let today = Utc::now().with_timezone(&tz).date_naive();
+    let midnight = tz.from_local_datetime(&today.and_hms_opt(0, 0, 0).unwrap()).unwrap().with_timezone(&Utc);
+    let message = |at: DateTime<Utc>| Known {
+        incoming: true,
+        channel,
+        contact,
+        source: MessageSource::Api,
+        kind: MessageType::Session,
+        subtype: None,
+        status: DeliveryStatus::Delivered,
+        at: Some(at),
+        user: None,
+    };
+    // Exactly at midnight: today. One millisecond earlier: yesterday.
+    insert(&app, workspace_id, &message(midnight)).await;
+    insert(&app, workspace_id, &message(midnight - Duration::milliseconds(1))).await;
+    insert(&app, workspace_id, &message(midnight - Duration::milliseconds(1))).await;
+    let today_report = report(&app, json!({ "preset": "TODAY" }), json!(null)).await;
+    assert_eq!(today_report["incoming"]["total"], 1);
+    assert_eq!(today_report["from"].as_str().unwrap().parse::<DateTime<Utc>>().unwrap(), midnight);
+    let yesterday = report(&app, json!({ "preset": "YESTERDAY" }), json!(null)).await;
+    assert_eq!(yesterday["incoming"]["total"], 2);
+    assert_eq!(yesterday["days"], json!([(today - Duration::days(1)).to_string()]));
+    let two_days =
+        report(&app, json!({ "from": midnight - Duration::days(1), "to": midnight + Duration::days(1) }), json!(null))
+            .await;
+    assert_eq!(two_days["incoming"]["series"], json!([2, 1]));
+
+    // Bad ranges are refused with a reason.
+    let body = app.gql(REPORT, json!({ "range": { "preset": "TODAY", "from": midnight } })).await;
+    assert_eq!(error_code(&body), "BAD_USER_INPUT");
+    let body = app.gql(REPORT, json!({ "range": { "from": midnight, "to": midnight - Duration::days(400) } })).await;
+    assert_eq!(error_code(&body), "BAD_USER_INPUT");
+
+    // Another workspace sees none of it.
+    let (_, other) = app.other_workspace().await;
+    let theirs = app.gql_as(Some(&other), REPORT, json!({ "range": { "preset": "LAST_7_DAYS" } })).await;
+    assert_eq!(theirs["data"]["messagesReport"]["incoming"]["total"], 0, "{theirs:#}");
+    // Agents cannot read reports.
+    let agent = app.token_for(entity::Role::Agent).await;
+    let body = app.gql_as(Some(&agent), REPORT, json!({ "range": { "preset": "TODAY" } })).await;
+    assert_eq!(error_code(&body), "FORBIDDEN");
+}
