@@ -1,12 +1,15 @@
 //! Reports: the messages report (seed 004).
 
-use async_graphql::{Context, Enum, ID, InputObject, Object, SimpleObject};
+use async_graphql::connection::PageInfo;
+use async_graphql::{ComplexObject, Context, Enum, ID, InputObject, Object, SimpleObject};
 use chrono::{DateTime, Utc};
+use entity::message;
 
 use crate::error::ApiResult;
-use crate::graphql::context::{ContextExt, parse_id, parse_ids};
+use crate::graphql::context::{ContextExt, cursor, page_size, parse_id, parse_ids};
 use crate::graphql::enums::{MessageSource, MessageType};
-use crate::services::reports::{self, Preset, ReportFilter, Section};
+use crate::graphql::message::Message;
+use crate::services::reports::{self, ListKind, Period, Preset, ReportFilter, Section};
 
 /// A preset period, in the workspace's time zone.
 #[derive(Enum, Copy, Clone, Eq, PartialEq)]
@@ -137,7 +140,12 @@ impl From<Section> for ReportSection {
 
 /// The messages report (seed 004): what arrived, what went out, and how it was delivered.
 #[derive(SimpleObject)]
+#[graphql(complex)]
 pub struct MessagesReport {
+    #[graphql(skip)]
+    period: Period,
+    #[graphql(skip)]
+    filter: ReportFilter,
     /// Start of the period (inclusive).
     pub from: DateTime<Utc>,
     /// End of the period (exclusive).
@@ -161,6 +169,141 @@ pub struct MessagesReport {
     pub delivery: ReportSection,
 }
 
+/// Rows a report list page holds by default, and at most.
+const DEFAULT_LIST_PAGE: u64 = 50;
+const MAX_LIST_PAGE: u64 = 500;
+
+#[ComplexObject]
+impl MessagesReport {
+    /// The incoming messages of the period (timestamp, contact, channel, content), newest
+    /// first; at most 10,000 rows (use the data export for more). Empty when a filter for
+    /// outgoing messages is set.
+    #[graphql(complexity = "first.unwrap_or(DEFAULT_LIST_PAGE as i32).max(0) as usize * child_complexity + 1")]
+    async fn incoming_messages(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "How many rows to return, 0 to 500 (default 50).")] first: Option<i32>,
+        #[graphql(desc = "Continue after this cursor.")] after: Option<String>,
+    ) -> ApiResult<ReportMessageConnection> {
+        list_page(ctx, &self.period, &self.filter, ListKind::Incoming, first, after).await
+    }
+
+    /// The outgoing messages of the period (timestamp, source, user, contact, delivered and
+    /// read times, channel, type, subtype, content), newest first; at most 10,000 rows.
+    #[graphql(complexity = "first.unwrap_or(DEFAULT_LIST_PAGE as i32).max(0) as usize * child_complexity + 1")]
+    async fn outgoing_messages(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "How many rows to return, 0 to 500 (default 50).")] first: Option<i32>,
+        #[graphql(desc = "Continue after this cursor.")] after: Option<String>,
+    ) -> ApiResult<ReportMessageConnection> {
+        list_page(ctx, &self.period, &self.filter, ListKind::Outgoing, first, after).await
+    }
+
+    /// The failed-message log of the period (timestamp, source, user, contact, channel, type,
+    /// subtype, content, error), newest first; at most 10,000 rows.
+    #[graphql(complexity = "first.unwrap_or(DEFAULT_LIST_PAGE as i32).max(0) as usize * child_complexity + 1")]
+    async fn failed_messages(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "How many rows to return, 0 to 500 (default 50).")] first: Option<i32>,
+        #[graphql(desc = "Continue after this cursor.")] after: Option<String>,
+    ) -> ApiResult<ReportMessageConnection> {
+        list_page(ctx, &self.period, &self.filter, ListKind::Failed, first, after).await
+    }
+}
+
+async fn list_page(
+    ctx: &Context<'_>,
+    period: &Period,
+    filter: &ReportFilter,
+    kind: ListKind,
+    first: Option<i32>,
+    after: Option<String>,
+) -> ApiResult<ReportMessageConnection> {
+    let first = page_size(first, DEFAULT_LIST_PAGE, MAX_LIST_PAGE)?;
+    let offset = match after.as_deref() {
+        Some(after) => u64::try_from(cursor::decode(after)?).unwrap_or(0),
+        None => 0,
+    };
+    let (rows, has_next_page) = reports::list(ctx.app(), ctx.scope()?, period, filter, kind, offset, first).await?;
+    Ok(ReportMessageConnection { rows, offset, has_next_page, period: period.clone(), filter: filter.clone(), kind })
+}
+
+/// A page of a report list (Relay connection), newest first, capped at 10,000 rows.
+pub struct ReportMessageConnection {
+    rows: Vec<message::Model>,
+    offset: u64,
+    has_next_page: bool,
+    period: Period,
+    filter: ReportFilter,
+    kind: ListKind,
+}
+
+/// A row of a report list.
+#[derive(SimpleObject)]
+pub struct ReportMessageEdge {
+    /// Pass as `after` to continue after this row.
+    cursor: String,
+    /// The row's time: when the message arrived (incoming), went out or failed (outgoing), or
+    /// failed (the failed-message log).
+    timestamp: DateTime<Utc>,
+    /// The message: its source, sender, contact, channel, type, subtype, content, times and
+    /// error.
+    node: Message,
+}
+
+impl ReportMessageConnection {
+    fn timestamp(&self, row: &message::Model) -> DateTime<Utc> {
+        match self.kind {
+            ListKind::Incoming => row.created_at,
+            ListKind::Outgoing => row.sent_at.or(row.failed_at).unwrap_or(row.created_at),
+            ListKind::Failed => row.failed_at.unwrap_or(row.created_at),
+        }
+    }
+
+    fn cursor_at(&self, index: usize) -> String {
+        cursor::encode((self.offset + index as u64 + 1) as i64)
+    }
+}
+
+/// A page of a report list (Relay connection), newest first, capped at 10,000 rows.
+#[Object]
+impl ReportMessageConnection {
+    /// The rows of this page, with cursors and timestamps.
+    async fn edges(&self) -> Vec<ReportMessageEdge> {
+        self.rows
+            .iter()
+            .enumerate()
+            .map(|(index, row)| ReportMessageEdge {
+                cursor: self.cursor_at(index),
+                timestamp: self.timestamp(row),
+                node: Message(row.clone()),
+            })
+            .collect()
+    }
+
+    /// The messages of this page.
+    async fn nodes(&self) -> Vec<Message> {
+        self.rows.iter().cloned().map(Message).collect()
+    }
+
+    /// Where this page sits in the list.
+    async fn page_info(&self) -> PageInfo {
+        PageInfo {
+            has_previous_page: self.offset > 0,
+            has_next_page: self.has_next_page,
+            start_cursor: (!self.rows.is_empty()).then(|| self.cursor_at(0)),
+            end_cursor: self.rows.len().checked_sub(1).map(|last| self.cursor_at(last)),
+        }
+    }
+
+    /// How many rows the list has, over all pages (at most 10,000).
+    async fn total_count(&self, ctx: &Context<'_>) -> ApiResult<u64> {
+        Ok(reports::list_count(ctx.app(), ctx.scope()?, &self.period, &self.filter, self.kind).await?)
+    }
+}
+
 #[derive(Default)]
 pub struct ReportQuery;
 
@@ -174,27 +317,15 @@ impl ReportQuery {
         #[graphql(desc = "Filters; those for outgoing messages only make the incoming section not applicable.")]
         filter: Option<MessagesReportFilterInput>,
     ) -> ApiResult<MessagesReport> {
-        let scope = ctx.scope()?;
-        scope.require(entity::Role::Manager, "Reading reports")?;
-        let app = ctx.app();
-        let tz = reports::time_zone(app, scope).await?;
-        let period = reports::period(range.preset.map(Into::into), range.from, range.to, tz, Utc::now())?;
-        let filter = filter.unwrap_or_default();
-        let filter = ReportFilter {
-            channel_ids: parse_ids(&filter.channel_ids.unwrap_or_default(), "filter.channelIds", "channel")?,
-            contact_id: filter.contact_id.map(|id| parse_id(&id, "filter.contactId", "contact")).transpose()?,
-            sources: filter.sources.unwrap_or_default().into_iter().map(Into::into).collect(),
-            types: filter.types.unwrap_or_default().into_iter().map(Into::into).collect(),
-            team_id: filter.team_id.map(|id| parse_id(&id, "filter.teamId", "team")).transpose()?,
-            user_id: filter.user_id.map(|id| parse_id(&id, "filter.userId", "user")).transpose()?,
-            broadcast_id: filter.broadcast_id.map(|id| parse_id(&id, "filter.broadcastId", "broadcast")).transpose()?,
-        };
-        let report = reports::messages_report(app, scope, period, &filter).await?;
+        let (period, filter) = resolve(ctx, range, filter).await?;
+        let report = reports::messages_report(ctx.app(), ctx.scope()?, period, &filter).await?;
         Ok(MessagesReport {
             from: report.period.from,
             to: report.period.to,
             time_zone: report.period.time_zone.clone(),
             days: report.period.days.iter().map(|(day, _)| day.to_string()).collect(),
+            period: report.period,
+            filter,
             incoming: report.incoming.into(),
             outgoing_by_channel: report.outgoing_by_channel.into(),
             outgoing_by_source: report.outgoing_by_source.into(),
@@ -203,4 +334,44 @@ impl ReportQuery {
             delivery: report.delivery.into(),
         })
     }
+
+    /// The failed-message log (seeds 000, 001, 004): failed outgoing messages of the period,
+    /// newest first, with their error; at most 10,000 rows. MANAGER or above.
+    #[graphql(complexity = "first.unwrap_or(DEFAULT_LIST_PAGE as i32).max(0) as usize * child_complexity + 1")]
+    async fn failed_message_log(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "The period: a preset or from/to.")] range: ReportRangeInput,
+        #[graphql(desc = "Filters: channel, contact, source, type, team, user, broadcast.")] filter: Option<
+            MessagesReportFilterInput,
+        >,
+        #[graphql(desc = "How many rows to return, 0 to 500 (default 50).")] first: Option<i32>,
+        #[graphql(desc = "Continue after this cursor.")] after: Option<String>,
+    ) -> ApiResult<ReportMessageConnection> {
+        let (period, filter) = resolve(ctx, range, filter).await?;
+        list_page(ctx, &period, &filter, ListKind::Failed, first, after).await
+    }
+}
+
+/// Checks the caller may read reports and resolves the period and the filters.
+async fn resolve(
+    ctx: &Context<'_>,
+    range: ReportRangeInput,
+    filter: Option<MessagesReportFilterInput>,
+) -> ApiResult<(Period, ReportFilter)> {
+    let scope = ctx.scope()?;
+    scope.require(entity::Role::Manager, "Reading reports")?;
+    let tz = reports::time_zone(ctx.app(), scope).await?;
+    let period = reports::period(range.preset.map(Into::into), range.from, range.to, tz, Utc::now())?;
+    let filter = filter.unwrap_or_default();
+    let filter = ReportFilter {
+        channel_ids: parse_ids(&filter.channel_ids.unwrap_or_default(), "filter.channelIds", "channel")?,
+        contact_id: filter.contact_id.map(|id| parse_id(&id, "filter.contactId", "contact")).transpose()?,
+        sources: filter.sources.unwrap_or_default().into_iter().map(Into::into).collect(),
+        types: filter.types.unwrap_or_default().into_iter().map(Into::into).collect(),
+        team_id: filter.team_id.map(|id| parse_id(&id, "filter.teamId", "team")).transpose()?,
+        user_id: filter.user_id.map(|id| parse_id(&id, "filter.userId", "user")).transpose()?,
+        broadcast_id: filter.broadcast_id.map(|id| parse_id(&id, "filter.broadcastId", "broadcast")).transpose()?,
+    };
+    Ok((period, filter))
 }

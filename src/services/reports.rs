@@ -16,7 +16,9 @@ use chrono::{DateTime, Datelike, Duration, NaiveDate, Utc};
 use chrono_tz::Tz;
 use entity::{DeliveryStatus, MessageDirection, MessageSource, MessageType, channel, message, team_member, workspace};
 use sea_orm::sea_query::{Alias, CaseStatement, Expr, ExprTrait, Query, SimpleExpr};
-use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QuerySelect, StatementBuilder};
+use sea_orm::{
+    ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect, QueryTrait, StatementBuilder,
+};
 
 use crate::app::App;
 use crate::auth::Scope;
@@ -251,27 +253,7 @@ pub async fn messages_report(
         ])
         .add_group_by([Expr::cust("day")]);
     common_filters(&mut select, filter);
-    if !filter.sources.is_empty() {
-        select.and_where(Expr::col((message::Entity, message::Column::Source)).is_in(filter.sources.iter().copied()));
-    }
-    if !filter.types.is_empty() {
-        select
-            .and_where(Expr::col((message::Entity, message::Column::MessageType)).is_in(filter.types.iter().copied()));
-    }
-    if let Some(user) = filter.user_id {
-        select.and_where(Expr::col((message::Entity, message::Column::SentByUserId)).eq(user));
-    }
-    if let Some(team) = filter.team_id {
-        let members = Query::select()
-            .column(team_member::Column::UserId)
-            .from(team_member::Entity)
-            .and_where(Expr::col(team_member::Column::TeamId).eq(team))
-            .to_owned();
-        select.and_where(Expr::col((message::Entity, message::Column::SentByUserId)).in_subquery(members));
-    }
-    if let Some(broadcast) = filter.broadcast_id {
-        select.and_where(Expr::col((message::Entity, message::Column::BroadcastId)).eq(broadcast));
-    }
+    outgoing_filters(&mut select, filter);
     let mut outgoing = Vec::new();
     for row in app.db.query_all_raw(StatementBuilder::build(&select, &backend)).await? {
         outgoing.push(OutgoingRow {
@@ -336,6 +318,106 @@ pub async fn messages_report(
     })
 }
 
+/// The most rows a report list shows (seed 004); the data export has no cap.
+pub const MAX_LIST_ROWS: u64 = 10_000;
+
+/// Which report list.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ListKind {
+    /// Incoming messages, by the time they arrived.
+    Incoming,
+    /// Outgoing messages that went out or failed, by that time.
+    Outgoing,
+    /// The failed-message log: failed outgoing messages, by the time they failed.
+    Failed,
+}
+
+/// The time a list orders and filters by.
+fn list_time(kind: ListKind) -> SimpleExpr {
+    match kind {
+        ListKind::Incoming => Expr::col((message::Entity, message::Column::CreatedAt)),
+        ListKind::Outgoing => Expr::cust("COALESCE(messages.sent_at, messages.failed_at)"),
+        ListKind::Failed => Expr::col((message::Entity, message::Column::FailedAt)),
+    }
+}
+
+/// A list's messages in `period` matching `filter`, newest first, as a query.
+fn list_query(
+    scope: &Scope,
+    period: &Period,
+    filter: &ReportFilter,
+    kind: ListKind,
+) -> sea_orm::Select<message::Entity> {
+    let time = list_time(kind);
+    let direction = if kind == ListKind::Incoming { MessageDirection::Incoming } else { MessageDirection::Outgoing };
+    let mut query = scope
+        .select::<message::Entity>()
+        .filter(message::Column::Direction.eq(direction))
+        .filter(time.clone().gte(period.from))
+        .filter(time.lt(period.to));
+    if kind == ListKind::Failed {
+        query = query.filter(message::Column::Status.eq(DeliveryStatus::Failed));
+    }
+    if kind == ListKind::Incoming && filter.has_outgoing_only() {
+        // The filters do not apply to incoming messages: an empty list, not a misleading one.
+        return query.filter(Expr::cust("1 = 0"));
+    }
+    common_filters(QueryTrait::query(&mut query), filter);
+    outgoing_filters(QueryTrait::query(&mut query), filter);
+    query
+}
+
+/// One page of a report list: `first` messages after the `offset` first ones, within the
+/// [`MAX_LIST_ROWS`] cap; and whether more follow.
+pub async fn list(
+    app: &App,
+    scope: &Scope,
+    period: &Period,
+    filter: &ReportFilter,
+    kind: ListKind,
+    offset: u64,
+    first: u64,
+) -> ServiceResult<(Vec<message::Model>, bool)> {
+    if offset >= MAX_LIST_ROWS {
+        return Ok((Vec::new(), false));
+    }
+    let limit = std::cmp::min(first, MAX_LIST_ROWS - offset);
+    let mut rows = list_query(scope, period, filter, kind)
+        .order_by(list_time(kind), sea_orm::Order::Desc)
+        .order_by_desc(message::Column::Id)
+        .offset(offset)
+        .limit(limit + 1)
+        .all(&app.db)
+        .await?;
+    let more = rows.len() as u64 > limit && offset + limit < MAX_LIST_ROWS;
+    rows.truncate(limit as usize);
+    Ok((rows, more))
+}
+
+/// How many rows a report list has, up to [`MAX_LIST_ROWS`].
+pub async fn list_count(
+    app: &App,
+    scope: &Scope,
+    period: &Period,
+    filter: &ReportFilter,
+    kind: ListKind,
+) -> ServiceResult<u64> {
+    // Counting stops at the cap: a subquery limited to it, counted.
+    let capped = list_query(scope, period, filter, kind)
+        .select_only()
+        .column(message::Column::Id)
+        .limit(MAX_LIST_ROWS)
+        .into_query();
+    let count = Query::select()
+        .expr_as(Expr::cust("COUNT(*)"), Alias::new("n"))
+        .from_subquery(capped, Alias::new("capped"))
+        .to_owned();
+    let backend = app.db.get_database_backend();
+    let row = app.db.query_one_raw(StatementBuilder::build(&count, &backend)).await?;
+    let count: i64 = row.map(|row| row.try_get("", "n")).transpose()?.unwrap_or(0);
+    Ok(u64::try_from(count).unwrap_or(0))
+}
+
 struct OutgoingRow {
     channel_id: Option<i64>,
     source: Option<String>,
@@ -378,6 +460,31 @@ fn common_filters(select: &mut sea_orm::sea_query::SelectStatement, filter: &Rep
     }
     if let Some(contact) = filter.contact_id {
         select.and_where(Expr::col((message::Entity, message::Column::ContactId)).eq(contact));
+    }
+}
+
+/// The filters only outgoing messages take: source, type, user, team, broadcast.
+fn outgoing_filters(select: &mut sea_orm::sea_query::SelectStatement, filter: &ReportFilter) {
+    if !filter.sources.is_empty() {
+        select.and_where(Expr::col((message::Entity, message::Column::Source)).is_in(filter.sources.iter().copied()));
+    }
+    if !filter.types.is_empty() {
+        select
+            .and_where(Expr::col((message::Entity, message::Column::MessageType)).is_in(filter.types.iter().copied()));
+    }
+    if let Some(user) = filter.user_id {
+        select.and_where(Expr::col((message::Entity, message::Column::SentByUserId)).eq(user));
+    }
+    if let Some(team) = filter.team_id {
+        let members = Query::select()
+            .column(team_member::Column::UserId)
+            .from(team_member::Entity)
+            .and_where(Expr::col(team_member::Column::TeamId).eq(team))
+            .to_owned();
+        select.and_where(Expr::col((message::Entity, message::Column::SentByUserId)).in_subquery(members));
+    }
+    if let Some(broadcast) = filter.broadcast_id {
+        select.and_where(Expr::col((message::Entity, message::Column::BroadcastId)).eq(broadcast));
     }
 }
 

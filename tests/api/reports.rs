@@ -352,3 +352,136 @@ async fn presets_start_and_end_at_midnight_in_the_workspace_time_zone() {
     let body = app.gql_as(Some(&agent), REPORT, json!({ "range": { "preset": "TODAY" } })).await;
     assert_eq!(error_code(&body), "FORBIDDEN");
 }
+
+const LOG: &str = "query($range: ReportRangeInput!, $filter: MessagesReportFilterInput, $after: String) {
+    failedMessageLog(range: $range, filter: $filter, first: 200, after: $after) {
+      totalCount pageInfo { hasNextPage endCursor }
+      edges { timestamp node { id source messageType subtype errorCode errorText content { text } sentBy { id } contact { id displayName } channel { id } } } } }";
+
+#[tokio::test]
+async fn the_report_lists_show_the_seed_columns_and_stop_at_ten_thousand_rows() {
+    use sea_orm::EntityTrait;
+    let app = TestApp::spawn().await;
+    let ids = app.ok("{ workspace { id } viewer { user { id } } }", json!({})).await;
+    let workspace_id: i64 = ids["workspace"]["id"].as_str().unwrap().parse().unwrap();
+    let owner: i64 = ids["viewer"]["user"]["id"].as_str().unwrap().parse().unwrap();
+    let channel: i64 = provider_channel(&app, "WHATSAPP_CLOUD").await.parse().unwrap();
+    let contact: i64 = app.contact(json!({ "firstName": "Ana", "lastName": "Paz" })).await.parse().unwrap();
+    // Microseconds: what PostgreSQL keeps.
+    let now = chrono::SubsecRound::trunc_subsecs(Utc::now(), 6);
+    // One failed template, one sent message and one incoming message, in the last hour.
+    let failed = Known {
+        incoming: false,
+        channel,
+        contact,
+        source: MessageSource::User,
+        kind: MessageType::WhatsappTemplate,
+        subtype: Some("order_update".into()),
+        status: DeliveryStatus::Failed,
+        at: Some(now - Duration::minutes(30)),
+        user: Some(owner),
+    };
+    insert(&app, workspace_id, &failed).await;
+    let sent = Known { status: DeliveryStatus::Read, at: Some(now - Duration::minutes(20)), ..failed.clone() };
+    insert(&app, workspace_id, &sent).await;
+    let incoming = Known {
+        incoming: true,
+        status: DeliveryStatus::Delivered,
+        at: Some(now - Duration::minutes(10)),
+        ..failed.clone()
+    };
+    insert(&app, workspace_id, &incoming).await;
+    let lists = app
+        .ok(
+            "query { messagesReport(range: { preset: TODAY }) {
+                incomingMessages { totalCount edges { timestamp node { direction contact { id } channel { id } content { text } } } }
+                outgoingMessages { totalCount edges { timestamp node { status source sentBy { id } deliveredAt readAt messageType subtype } } }
+                failedMessages { totalCount edges { timestamp node { errorCode errorText } } } } }",
+            json!({}),
+        )
+        .await;
+    let report = &lists["messagesReport"];
+    assert_eq!(report["incomingMessages"]["totalCount"], 1);
+    let row = &report["incomingMessages"]["edges"][0];
+    assert_eq!(row["node"]["contact"]["id"], contact.to_string());
+    assert_eq!(row["node"]["channel"]["id"], channel.to_string());
+    assert_eq!(row["timestamp"].as_str().unwrap().parse::<DateTime<Utc>>().unwrap(), incoming.at.unwrap());
+    assert_eq!(report["outgoingMessages"]["totalCount"], 2);
+    let newest = &report["outgoingMessages"]["edges"][0]["node"];
+    assert_eq!((newest["status"].as_str(), newest["source"].as_str()), (Some("READ"), Some("USER")));
+    assert_eq!(newest["sentBy"]["id"], owner.to_string());
+    assert!(newest["deliveredAt"].is_string() && newest["readAt"].is_string());
+    assert_eq!(
+        (newest["messageType"].as_str(), newest["subtype"].as_str()),
+        (Some("WHATSAPP_TEMPLATE"), Some("order_update"))
+    );
+    assert_eq!(report["failedMessages"]["totalCount"], 1);
+    assert_eq!(
+        report["failedMessages"]["edges"][0]["timestamp"].as_str().unwrap().parse::<DateTime<Utc>>().unwrap(),
+        failed.at.unwrap()
+    );
+
+    // 10,050 more failures: the log stops at 10,000 rows, over pages.
+    let base = now - Duration::minutes(40);
+    let rows: Vec<message::ActiveModel> = (0..10_050)
+        .map(|i| {
+            let at = base - Duration::milliseconds(i);
+            message::ActiveModel {
+                workspace_id: Set(workspace_id),
+                contact_id: Set(Some(contact)),
+                channel_id: Set(Some(channel)),
+                direction: Set(MessageDirection::Outgoing),
+                source: Set(Some(MessageSource::Broadcast)),
+                message_type: Set(Some(MessageType::Session)),
+                content: Set(json!({ "text": format!("m{i}") })),
+                status: Set(DeliveryStatus::Failed),
+                failed_at: Set(Some(at)),
+                error_code: Set(Some("131026".into())),
+                error_text: Set(Some("Message undeliverable".into())),
+                attempts: Set(1),
+                created_at: Set(at),
+                updated_at: Set(at),
+                ..Default::default()
+            }
+        })
+        .collect();
+    for chunk in rows.chunks(500) {
+        message::Entity::insert_many(chunk.to_vec()).exec(&app.app.db).await.unwrap();
+    }
+    let range = json!({ "preset": "LAST_7_DAYS" });
+    let mut after: Option<String> = None;
+    let mut seen = 0;
+    let mut previous: Option<DateTime<Utc>> = None;
+    loop {
+        let page = app.ok(LOG, json!({ "range": range, "after": after })).await["failedMessageLog"].clone();
+        assert_eq!(page["totalCount"], 10_000);
+        for edge in page["edges"].as_array().unwrap() {
+            let at: DateTime<Utc> = edge["timestamp"].as_str().unwrap().parse().unwrap();
+            assert!(previous.is_none_or(|p| p >= at), "newest first");
+            previous = Some(at);
+            seen += 1;
+        }
+        if page["pageInfo"]["hasNextPage"] == false {
+            break;
+        }
+        after = page["pageInfo"]["endCursor"].as_str().map(str::to_owned);
+    }
+    assert_eq!(seen, 10_000);
+    // The first row is the template failure, with every column of the log.
+    let first = app.ok(LOG, json!({ "range": range })).await["failedMessageLog"]["edges"][0]["node"].clone();
+    assert_eq!(first["source"], "USER");
+    assert_eq!(first["sentBy"]["id"], owner.to_string());
+    assert_eq!(first["contact"]["displayName"], "Ana Paz");
+    assert_eq!(first["channel"]["id"], channel.to_string());
+    assert_eq!(
+        (first["messageType"].as_str(), first["subtype"].as_str()),
+        (Some("WHATSAPP_TEMPLATE"), Some("order_update"))
+    );
+    assert_eq!(first["content"]["text"], "x");
+    // A filter narrows it (by source), and another workspace sees none of it.
+    let users = app.ok(LOG, json!({ "range": range, "filter": { "sources": ["USER"] } })).await;
+    assert_eq!(users["failedMessageLog"]["totalCount"], 1);
+    let (_, other) = app.other_workspace().await;
+    let theirs = app.gql_as(Some(&other), LOG, json!({ "range": range })).await;
+    assert_eq!(theirs["data"]["failedMessageLog"]["totalCount"], 0, "{theirs:#}");
+}
