@@ -60,6 +60,7 @@ pub struct Mutation(
     import::ImportMutation,
     broadcast::BroadcastMutation,
     message::MessageMutation,
+    report::ReportMutation,
 );
 
 /// Live updates, over WebSocket at /graphql/ws.

@@ -16,6 +16,7 @@ pub fn router(state: HttpState) -> Router {
         .route("/graphql", get(http::graphql::get).post(http::graphql::post))
         .route("/graphql/ws", get(http::subscriptions::upgrade))
         .route("/export/contacts.csv", get(http::exports::contacts_csv))
+        .route("/export/messages.csv", get(http::exports::messages_csv))
         .route("/webhooks/{channel_id}", post(http::webhooks::receive).get(http::webhooks::verify))
         .route("/healthz", get(http::health::live))
         .route("/readyz", get(http::health::ready))

@@ -13,6 +13,7 @@ pub mod delivery;
 pub mod duplicates;
 pub mod exports;
 pub mod imports;
+pub mod message_exports;
 pub mod messages;
 pub mod reports;
 pub mod segments;

@@ -255,11 +255,7 @@ pub struct ReportMessageEdge {
 
 impl ReportMessageConnection {
     fn timestamp(&self, row: &message::Model) -> DateTime<Utc> {
-        match self.kind {
-            ListKind::Incoming => row.created_at,
-            ListKind::Outgoing => row.sent_at.or(row.failed_at).unwrap_or(row.created_at),
-            ListKind::Failed => row.failed_at.unwrap_or(row.created_at),
-        }
+        reports::list_timestamp(self.kind, row)
     }
 
     fn cursor_at(&self, index: usize) -> String {
@@ -374,4 +370,92 @@ async fn resolve(
         broadcast_id: filter.broadcast_id.map(|id| parse_id(&id, "filter.broadcastId", "broadcast")).transpose()?,
     };
     Ok((period, filter))
+}
+
+/// Which messages a data export holds.
+#[derive(Enum, Copy, Clone, Eq, PartialEq)]
+pub enum ReportList {
+    /// Incoming messages, by the time they arrived.
+    Incoming,
+    /// Outgoing messages, by the time they went out or failed.
+    Outgoing,
+    /// Failed outgoing messages, by the time they failed.
+    Failed,
+}
+
+impl From<ReportList> for ListKind {
+    fn from(list: ReportList) -> ListKind {
+        match list {
+            ReportList::Incoming => ListKind::Incoming,
+            ReportList::Outgoing => ListKind::Outgoing,
+            ReportList::Failed => ListKind::Failed,
+        }
+    }
+}
+
+/// Where to download a messages export.
+#[derive(SimpleObject)]
+pub struct MessageExport {
+    /// The CSV's path on this server (GET it with the same `Authorization: Bearer` token);
+    /// streamed, with no row cap.
+    pub url: String,
+    /// How many messages it holds.
+    pub message_count: u64,
+}
+
+#[derive(Default)]
+pub struct ReportMutation;
+
+#[Object]
+impl ReportMutation {
+    /// Prepares the failed-message export of a period (seeds 000 and 001): date and time,
+    /// sender ID, sender type, contact ID, message ID, content type, content, channel ID,
+    /// type, subtype and error. MANAGER or above.
+    async fn export_failed_messages(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "The period: a preset or from/to.")] range: ReportRangeInput,
+        #[graphql(desc = "Only this channel's failed messages (the channel a broadcast went out on).")]
+        channel_id: Option<ID>,
+    ) -> ApiResult<MessageExport> {
+        prepare_export(ctx, ListKind::Failed, range, channel_id).await
+    }
+
+    /// Prepares an export of the incoming, outgoing or failed messages of a period, as the
+    /// failed-message export plus status, delivered and read times. MANAGER or above.
+    async fn export_messages(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "Which messages.")] list: ReportList,
+        #[graphql(desc = "The period: a preset or from/to.")] range: ReportRangeInput,
+        #[graphql(desc = "Only this channel's messages.")] channel_id: Option<ID>,
+    ) -> ApiResult<MessageExport> {
+        prepare_export(ctx, list.into(), range, channel_id).await
+    }
+}
+
+async fn prepare_export(
+    ctx: &Context<'_>,
+    kind: ListKind,
+    range: ReportRangeInput,
+    channel_id: Option<ID>,
+) -> ApiResult<MessageExport> {
+    let (period, mut filter) = resolve(ctx, range, None).await?;
+    crate::services::message_exports::authorize(ctx.scope()?)?;
+    filter.channel_ids = channel_id.map(|id| parse_id(&id, "channelId", "channel")).transpose()?.into_iter().collect();
+    let message_count = reports::export_count(ctx.app(), ctx.scope()?, &period, &filter, kind).await?;
+    let list = match kind {
+        ListKind::Failed => "FAILED",
+        ListKind::Incoming => "INCOMING",
+        ListKind::Outgoing => "OUTGOING",
+    };
+    let mut query = url::form_urlencoded::Serializer::new(String::new());
+    query
+        .append_pair("list", list)
+        .append_pair("from", &period.from.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true))
+        .append_pair("to", &period.to.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true));
+    if let Some(channel) = filter.channel_ids.first() {
+        query.append_pair("channelId", &channel.to_string());
+    }
+    Ok(MessageExport { url: format!("/export/messages.csv?{}", query.finish()), message_count })
 }

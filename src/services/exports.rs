@@ -68,7 +68,7 @@ pub async fn export_contacts(
     Ok(ReceiverStream::new(receiver))
 }
 
-enum WriteError {
+pub(crate) enum WriteError {
     ClientGone,
     Failed(ServiceError),
 }
@@ -85,15 +85,15 @@ impl From<sea_orm::DbErr> for WriteError {
     }
 }
 
-type Sender = mpsc::Sender<Result<Bytes, std::io::Error>>;
+pub(crate) type Sender = mpsc::Sender<Result<Bytes, std::io::Error>>;
 
-async fn send(sender: &Sender, writer: csv::Writer<Vec<u8>>) -> Result<(), WriteError> {
+pub(crate) async fn send(sender: &Sender, writer: csv::Writer<Vec<u8>>) -> Result<(), WriteError> {
     let bytes =
         writer.into_inner().map_err(|err| WriteError::Failed(ServiceError::internal(anyhow::anyhow!("{err}"))))?;
     sender.send(Ok(Bytes::from(bytes))).await.map_err(|_| WriteError::ClientGone)
 }
 
-fn csv_error(err: csv::Error) -> WriteError {
+pub(crate) fn csv_error(err: csv::Error) -> WriteError {
     WriteError::Failed(ServiceError::internal(err))
 }
 

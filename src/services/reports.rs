@@ -341,6 +341,49 @@ fn list_time(kind: ListKind) -> SimpleExpr {
     }
 }
 
+/// The time a message stands at in a list: when it arrived, went out or failed.
+pub fn list_timestamp(kind: ListKind, row: &message::Model) -> DateTime<Utc> {
+    match kind {
+        ListKind::Incoming => row.created_at,
+        ListKind::Outgoing => row.sent_at.or(row.failed_at).unwrap_or(row.created_at),
+        ListKind::Failed => row.failed_at.unwrap_or(row.created_at),
+    }
+}
+
+/// The messages of a list after `(time, id)` in ascending order: the data export's chunks.
+pub async fn list_chunk(
+    app: &App,
+    scope: &Scope,
+    period: &Period,
+    filter: &ReportFilter,
+    kind: ListKind,
+    after: Option<(DateTime<Utc>, i64)>,
+    limit: u64,
+) -> ServiceResult<Vec<message::Model>> {
+    let time = list_time(kind);
+    let mut query = list_query(scope, period, filter, kind);
+    if let Some((at, id)) = after {
+        query = query.filter(
+            sea_orm::Condition::any()
+                .add(time.clone().gt(at))
+                .add(sea_orm::Condition::all().add(time.clone().eq(at)).add(message::Column::Id.gt(id))),
+        );
+    }
+    Ok(query.order_by(time, sea_orm::Order::Asc).order_by_asc(message::Column::Id).limit(limit).all(&app.db).await?)
+}
+
+/// How many messages a list has, without the cap (the data export's count).
+pub async fn export_count(
+    app: &App,
+    scope: &Scope,
+    period: &Period,
+    filter: &ReportFilter,
+    kind: ListKind,
+) -> ServiceResult<u64> {
+    use sea_orm::PaginatorTrait;
+    Ok(list_query(scope, period, filter, kind).count(&app.db).await?)
+}
+
 /// A list's messages in `period` matching `filter`, newest first, as a query.
 fn list_query(
     scope: &Scope,

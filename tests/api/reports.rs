@@ -485,3 +485,111 @@ async fn the_report_lists_show_the_seed_columns_and_stop_at_ten_thousand_rows() 
     let theirs = app.gql_as(Some(&other), LOG, json!({ "range": range })).await;
     assert_eq!(theirs["data"]["failedMessageLog"]["totalCount"], 0, "{theirs:#}");
 }
+
+#[tokio::test]
+async fn the_failed_message_export_has_the_seed_columns_escapes_content_and_has_no_cap() {
+    use sea_orm::EntityTrait;
+    let app = TestApp::spawn().await;
+    let ids = app.ok("{ workspace { id } viewer { user { id } } }", json!({})).await;
+    let workspace_id: i64 = ids["workspace"]["id"].as_str().unwrap().parse().unwrap();
+    let owner: i64 = ids["viewer"]["user"]["id"].as_str().unwrap().parse().unwrap();
+    let whatsapp: i64 = provider_channel(&app, "WHATSAPP_CLOUD").await.parse().unwrap();
+    let sandbox: i64 = app.channel(json!({ "name": "Sandbox", "kind": "SANDBOX" })).await.parse().unwrap();
+    let contact: i64 = app.contact(json!({ "firstName": "Ana" })).await.parse().unwrap();
+    let now = chrono::SubsecRound::trunc_subsecs(Utc::now(), 3);
+    let failure = |i: i64, channel: i64, content: Value, at: DateTime<Utc>| message::ActiveModel {
+        workspace_id: Set(workspace_id),
+        contact_id: Set(Some(contact)),
+        channel_id: Set(Some(channel)),
+        direction: Set(MessageDirection::Outgoing),
+        source: Set(Some(if i == 0 { MessageSource::User } else { MessageSource::Broadcast })),
+        message_type: Set(Some(if i == 0 { MessageType::WhatsappTemplate } else { MessageType::Session })),
+        subtype: Set((i == 0).then(|| "order_update".to_owned())),
+        content: Set(content),
+        status: Set(DeliveryStatus::Failed),
+        failed_at: Set(Some(at)),
+        error_code: Set(Some("131026".into())),
+        error_text: Set(Some("Message undeliverable".into())),
+        attempts: Set(1),
+        sent_by_user_id: Set((i == 0).then_some(owner)),
+        created_at: Set(at),
+        updated_at: Set(at),
+        ..Default::default()
+    };
+    let first = failure(
+        0,
+        whatsapp,
+        json!({ "template": { "name": "order_update", "language": "es", "parameters": ["Ana", "A-12"] } }),
+        now - Duration::minutes(3),
+    );
+    let tricky = failure(1, whatsapp, json!({ "text": "Hola, \"Ana\"\nsegunda línea" }), now - Duration::minutes(2));
+    message::Entity::insert_many([first, tricky]).exec(&app.app.db).await.unwrap();
+    // 10,050 more on another channel: the export has no cap.
+    let bulk: Vec<message::ActiveModel> = (0..10_050)
+        .map(|i| {
+            failure(2 + i, sandbox, json!({ "text": "x" }), now - Duration::minutes(10) - Duration::milliseconds(i))
+        })
+        .collect();
+    for chunk in bulk.chunks(500) {
+        message::Entity::insert_many(chunk.to_vec()).exec(&app.app.db).await.unwrap();
+    }
+
+    let prepare = "mutation($range: ReportRangeInput!, $channel: ID) { exportFailedMessages(range: $range, channelId: $channel) { url messageCount } }";
+    let export = app.ok(prepare, json!({ "range": { "preset": "TODAY" }, "channel": whatsapp.to_string() })).await;
+    assert_eq!(export["exportFailedMessages"]["messageCount"], 2);
+    let url = format!("{}{}", app.address, export["exportFailedMessages"]["url"].as_str().unwrap());
+    let response = app.client.get(&url).bearer_auth(&app.token).send().await.unwrap();
+    assert_eq!(response.status(), 200);
+    assert!(response.headers()["content-type"].to_str().unwrap().starts_with("text/csv"));
+    let body = response.text().await.unwrap();
+    let mut reader = csv::Reader::from_reader(body.as_bytes());
+    let header: Vec<String> = reader.headers().unwrap().iter().map(str::to_owned).collect();
+    assert_eq!(
+        header,
+        [
+            "Date and time",
+            "Sender ID",
+            "Sender type",
+            "Contact ID",
+            "Message ID",
+            "Content type",
+            "Content",
+            "Channel ID",
+            "Type",
+            "Subtype",
+            "Error"
+        ]
+    );
+    let rows: Vec<csv::StringRecord> = reader.records().map(Result::unwrap).collect();
+    assert_eq!(rows.len(), 2);
+    assert_eq!(rows[0][0].parse::<DateTime<Utc>>().unwrap(), now - Duration::minutes(3));
+    assert_eq!(&rows[0][1], owner.to_string().as_str());
+    assert_eq!(&rows[0][2], "USER");
+    assert_eq!(&rows[0][3], contact.to_string().as_str());
+    assert_eq!(&rows[0][5], "template");
+    assert_eq!(&rows[0][6], "[template order_update (es)] Ana | A-12");
+    assert_eq!(&rows[0][7], whatsapp.to_string().as_str());
+    assert_eq!((&rows[0][8], &rows[0][9]), ("WHATSAPP_TEMPLATE", "order_update"));
+    assert_eq!(&rows[0][10], "131026: Message undeliverable");
+    assert_eq!((&rows[1][2], &rows[1][5]), ("BROADCAST", "text"));
+    assert_eq!(&rows[1][6], "Hola, \"Ana\"\nsegunda línea", "quotes, commas and line breaks survive");
+    assert!(rows[1][1].is_empty());
+
+    // Every channel: all 10,052 rows, no cap.
+    let all = app.ok(prepare, json!({ "range": { "preset": "TODAY" } })).await;
+    assert_eq!(all["exportFailedMessages"]["messageCount"], 10_052);
+    let url = format!("{}{}", app.address, all["exportFailedMessages"]["url"].as_str().unwrap());
+    let body = app.client.get(&url).bearer_auth(&app.token).send().await.unwrap().text().await.unwrap();
+    assert_eq!(csv::Reader::from_reader(body.as_bytes()).records().count(), 10_052);
+    // Without a token: 401. An agent: 403. Another workspace: only its own (none).
+    assert_eq!(app.client.get(&url).send().await.unwrap().status(), 401);
+    let agent = app.token_for(entity::Role::Agent).await;
+    assert_eq!(app.client.get(&url).bearer_auth(&agent).send().await.unwrap().status(), 403);
+    let (_, other) = app.other_workspace().await;
+    let theirs = app.client.get(&url).bearer_auth(&other).send().await.unwrap().text().await.unwrap();
+    assert_eq!(csv::Reader::from_reader(theirs.as_bytes()).records().count(), 0);
+    // A bad time in the URL is a clear 400.
+    let broken = format!("{}/export/messages.csv?list=FAILED&from=yesterday&to=now", app.address);
+    let response = app.client.get(&broken).bearer_auth(&app.token).send().await.unwrap();
+    assert_eq!(response.status(), 400);
+}
