@@ -43,6 +43,7 @@ pub struct Query(
     broadcast::BroadcastQuery,
     message::MessageQuery,
     report::ReportQuery,
+    report::BroadcastReportQuery,
 );
 
 /// Everything that can be changed.

@@ -127,7 +127,7 @@ impl From<Section> for ReportSection {
             .groups
             .into_iter()
             .map(|group| ReportGroup {
-                percent: if total > 0 { (group.count as f64 * 1000.0 / total as f64).round() / 10.0 } else { 0.0 },
+                percent: percent(group.count, total),
                 key: group.key,
                 label: group.label,
                 count: group.count,
@@ -458,4 +458,141 @@ async fn prepare_export(
         query.append_pair("channelId", &channel.to_string());
     }
     Ok(MessageExport { url: format!("/export/messages.csv?{}", query.finish()), message_count })
+}
+
+/// Messages that failed with one error code.
+#[derive(SimpleObject)]
+pub struct FailureGroupView {
+    /// The error code (the provider's, or Pregón's such as OUTSIDE_MESSAGING_WINDOW).
+    pub code: String,
+    /// One of the texts given with it.
+    pub text: String,
+    /// Failed messages with this code.
+    pub count: i64,
+    /// Their share of the failed messages, in percent, one decimal.
+    pub percent: f64,
+}
+
+/// Counts over one broadcast, or all of a report's, with rates.
+#[derive(SimpleObject)]
+pub struct BroadcastStatsView {
+    /// How many broadcasts these counts cover.
+    pub broadcasts: i64,
+    /// Recipients targeted (segment sizes when scheduled).
+    pub target_recipients: i64,
+    /// Recipients attempted.
+    pub completed_recipients: i64,
+    /// Messages the broadcasts expanded to.
+    pub total_messages: i64,
+    /// Messages the providers accepted.
+    pub sent: i64,
+    /// Messages delivered.
+    pub delivered: i64,
+    /// Messages read.
+    pub read: i64,
+    /// Messages that failed.
+    pub failed: i64,
+    /// Messages answered within 24 hours.
+    pub replied: i64,
+    /// Delivered over sent, in percent.
+    pub delivery_rate: f64,
+    /// Read over sent, in percent.
+    pub read_rate: f64,
+    /// Failed over total messages, in percent.
+    pub failure_rate: f64,
+    /// Replied over sent, in percent.
+    pub reply_rate: f64,
+    /// Failures by error code, most frequent first.
+    pub failures: Vec<FailureGroupView>,
+}
+
+fn percent(part: i64, whole: i64) -> f64 {
+    if whole > 0 { (part as f64 * 1000.0 / whole as f64).round() / 10.0 } else { 0.0 }
+}
+
+impl From<reports::BroadcastStats> for BroadcastStatsView {
+    fn from(stats: reports::BroadcastStats) -> BroadcastStatsView {
+        let failed = stats.failed;
+        BroadcastStatsView {
+            broadcasts: stats.broadcasts,
+            target_recipients: stats.target_recipients,
+            completed_recipients: stats.completed_recipients,
+            total_messages: stats.total_messages,
+            sent: stats.sent,
+            delivered: stats.delivered,
+            read: stats.read,
+            failed,
+            replied: stats.replied,
+            delivery_rate: percent(stats.delivered, stats.sent),
+            read_rate: percent(stats.read, stats.sent),
+            failure_rate: percent(stats.failed, stats.total_messages),
+            reply_rate: percent(stats.replied, stats.sent),
+            failures: stats
+                .failures
+                .into_iter()
+                .map(|f| FailureGroupView {
+                    percent: percent(f.count, failed),
+                    code: f.code,
+                    text: f.text,
+                    count: f.count,
+                })
+                .collect(),
+        }
+    }
+}
+
+/// One broadcast of the report.
+#[derive(SimpleObject)]
+pub struct BroadcastReportRow {
+    /// The broadcast.
+    pub broadcast: crate::graphql::broadcast::Broadcast,
+    /// Its counts and rates.
+    pub stats: BroadcastStatsView,
+}
+
+/// The broadcasts report: each broadcast started in the period and the totals.
+#[derive(SimpleObject)]
+pub struct BroadcastsReport {
+    /// Start of the period (inclusive).
+    pub from: DateTime<Utc>,
+    /// End of the period (exclusive).
+    pub to: DateTime<Utc>,
+    /// The workspace time zone presets are counted in.
+    pub time_zone: String,
+    /// The broadcasts started in the period, newest first (at most 1,000).
+    pub broadcasts: Vec<BroadcastReportRow>,
+    /// All of them together.
+    pub total: BroadcastStatsView,
+}
+
+#[derive(Default)]
+pub struct BroadcastReportQuery;
+
+#[Object]
+impl BroadcastReportQuery {
+    /// The broadcasts report over a period: per broadcast started in it and in total,
+    /// recipients targeted and completed, messages sent, delivered, read, failed and replied,
+    /// with rates, and failures by error. MANAGER or above.
+    async fn broadcasts_report(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "The period (by the broadcasts' start): a preset or from/to.")] range: ReportRangeInput,
+    ) -> ApiResult<BroadcastsReport> {
+        let (period, _) = resolve(ctx, range, None).await?;
+        let report = reports::broadcasts_report(ctx.app(), ctx.scope()?, period).await?;
+        Ok(BroadcastsReport {
+            from: report.period.from,
+            to: report.period.to,
+            time_zone: report.period.time_zone,
+            broadcasts: report
+                .broadcasts
+                .into_iter()
+                .map(|(model, stats)| BroadcastReportRow {
+                    broadcast: crate::graphql::broadcast::Broadcast(model),
+                    stats: stats.into(),
+                })
+                .collect(),
+            total: report.total.into(),
+        })
+    }
 }

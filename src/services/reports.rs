@@ -624,3 +624,114 @@ mod tests {
         assert!(period(Some(Preset::Today), Some(now), None, tz, now).is_err());
     }
 }
+
+/// A failure reason and how many messages failed with it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FailureGroup {
+    pub code: String,
+    /// One of the texts the provider gave with the code.
+    pub text: String,
+    pub count: i64,
+}
+
+/// Counts over one broadcast or a set of them.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct BroadcastStats {
+    pub broadcasts: i64,
+    pub target_recipients: i64,
+    pub completed_recipients: i64,
+    pub total_messages: i64,
+    pub sent: i64,
+    pub delivered: i64,
+    pub read: i64,
+    pub failed: i64,
+    pub replied: i64,
+    /// By code, most frequent first.
+    pub failures: Vec<FailureGroup>,
+}
+
+impl BroadcastStats {
+    fn add(&mut self, model: &entity::broadcast::Model) {
+        self.broadcasts += 1;
+        self.target_recipients += model.target_recipients.unwrap_or(0);
+        self.completed_recipients += model.completed_recipients;
+        self.total_messages += model.total_messages;
+        self.sent += model.sent_count;
+        self.delivered += model.delivered_count;
+        self.read += model.read_count;
+        self.failed += model.failed_count;
+        self.replied += model.replied_count;
+    }
+
+    fn add_failure(&mut self, code: &str, text: &str, count: i64) {
+        match self.failures.iter_mut().find(|f| f.code == code) {
+            Some(group) => group.count += count,
+            None => self.failures.push(FailureGroup { code: code.to_owned(), text: text.to_owned(), count }),
+        }
+    }
+}
+
+/// The broadcasts report: every broadcast started in the period, and the totals.
+#[derive(Debug, Clone)]
+pub struct BroadcastsReport {
+    pub period: Period,
+    pub broadcasts: Vec<(entity::broadcast::Model, BroadcastStats)>,
+    pub total: BroadcastStats,
+}
+
+/// (broadcast id, error code, a text given with it, failed messages).
+type FailureRow = (Option<i64>, Option<String>, Option<String>, i64);
+
+/// Most broadcasts one report lists.
+pub const MAX_REPORT_BROADCASTS: u64 = 1000;
+
+/// The broadcasts started in `period` (newest first), their counters and their failures by
+/// error code.
+pub async fn broadcasts_report(app: &App, scope: &Scope, period: Period) -> ServiceResult<BroadcastsReport> {
+    use entity::broadcast;
+    let models = scope
+        .select::<broadcast::Entity>()
+        .filter(broadcast::Column::StartedAt.gte(period.from))
+        .filter(broadcast::Column::StartedAt.lt(period.to))
+        .order_by_desc(broadcast::Column::StartedAt)
+        .order_by_desc(broadcast::Column::Id)
+        .limit(MAX_REPORT_BROADCASTS)
+        .all(&app.db)
+        .await?;
+    let ids: Vec<i64> = models.iter().map(|m| m.id).collect();
+    let failures: Vec<FailureRow> = if ids.is_empty() {
+        Vec::new()
+    } else {
+        message::Entity::find()
+            .select_only()
+            .column(message::Column::BroadcastId)
+            .column(message::Column::ErrorCode)
+            .expr(Expr::cust("MIN(messages.error_text)"))
+            .expr(Expr::cust("COUNT(*)"))
+            .filter(message::Column::WorkspaceId.eq(scope.workspace_id))
+            .filter(message::Column::BroadcastId.is_in(ids))
+            .filter(message::Column::Status.eq(DeliveryStatus::Failed))
+            .group_by(message::Column::BroadcastId)
+            .group_by(message::Column::ErrorCode)
+            .into_tuple()
+            .all(&app.db)
+            .await?
+    };
+    let mut total = BroadcastStats::default();
+    let mut broadcasts = Vec::with_capacity(models.len());
+    for model in models {
+        let mut stats = BroadcastStats::default();
+        stats.add(&model);
+        total.add(&model);
+        for (_, code, text, count) in failures.iter().filter(|f| f.0 == Some(model.id)) {
+            let code = code.as_deref().unwrap_or("UNKNOWN");
+            let text = text.as_deref().unwrap_or_default();
+            stats.add_failure(code, text, *count);
+            total.add_failure(code, text, *count);
+        }
+        stats.failures.sort_by(|a, b| b.count.cmp(&a.count).then_with(|| a.code.cmp(&b.code)));
+        broadcasts.push((model, stats));
+    }
+    total.failures.sort_by(|a, b| b.count.cmp(&a.count).then_with(|| a.code.cmp(&b.code)));
+    Ok(BroadcastsReport { period, broadcasts, total })
+}

@@ -593,3 +593,102 @@ async fn the_failed_message_export_has_the_seed_columns_escapes_content_and_has_
     let response = app.client.get(&broken).bearer_auth(&app.token).send().await.unwrap();
     assert_eq!(response.status(), 400);
 }
+
+#[tokio::test]
+async fn the_broadcasts_report_adds_up_each_broadcast_and_groups_failures_by_error() {
+    use crate::broadcasts::{custom_channel, draft, messages_of, segment, send_now, tagged_contacts, wait_done};
+    use crate::mock_provider::{MockProvider, Reply};
+    let app = TestApp::spawn().await;
+    // The provider refuses two addresses, each with its own code.
+    let mock = MockProvider::scripted(|received| match received.body["to"].as_str() {
+        Some("a-1") => {
+            Reply::Error { status: 400, code: "blocked".into(), message: "User blocked".into(), retry_after: None }
+        }
+        Some("a-2") => {
+            Reply::Error { status: 400, code: "invalid".into(), message: "No such user".into(), retry_after: None }
+        }
+        _ => Reply::Accept,
+    })
+    .await;
+    let channel = custom_channel(&app, &mock, None, None).await;
+    tagged_contacts(&app, 5, "a", &channel).await;
+    tagged_contacts(&app, 2, "b", &channel).await;
+    let (segment_a, segment_b) = (segment(&app, "a").await, segment(&app, "b").await);
+    let first = draft(&app, &channel, &segment_a, json!({ "name": "A" })).await;
+    let second = draft(&app, &channel, &segment_b, json!({ "name": "B" })).await;
+    let _unsent = draft(&app, &channel, &segment_b, json!({ "name": "Never sent" })).await;
+    for id in [&first, &second] {
+        send_now(&app, id).await;
+        wait_done(&app, id, std::time::Duration::from_secs(15)).await;
+    }
+    // Statuses and a reply come back for the first broadcast.
+    let sent: Vec<Value> = messages_of(&app, &first).await.into_iter().filter(|m| m["status"] == "SENT").collect();
+    let statuses = json!({ "statuses": [
+        { "messageId": sent[0]["id"], "status": "READ" },
+        { "messageId": sent[1]["id"], "status": "DELIVERED" } ],
+        "messages": [{ "from": sent[0]["address"], "text": "¡Gracias!" }] });
+    let response = app
+        .client
+        .post(format!("{}/webhooks/{channel}", app.address))
+        .bearer_auth("s3cret")
+        .json(&statuses)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+
+    let report = app
+        .ok(
+            "query { broadcastsReport(range: { preset: TODAY }) {
+                broadcasts { broadcast { id name } stats { ...S } } total { ...S } } }
+             fragment S on BroadcastStatsView { broadcasts targetRecipients completedRecipients totalMessages sent delivered read failed replied
+                deliveryRate readRate failureRate replyRate failures { code text count percent } }",
+            json!({}),
+        )
+        .await["broadcastsReport"]
+        .clone();
+    let rows = report["broadcasts"].as_array().unwrap();
+    assert_eq!(rows.len(), 2, "the draft that never started is not in it");
+    let row = |id: &str| rows.iter().find(|r| r["broadcast"]["id"] == id).unwrap()["stats"].clone();
+    // Independent counts from the message rows.
+    for id in [&first, &second] {
+        let messages = messages_of(&app, id).await;
+        let count =
+            |status: &[&str]| messages.iter().filter(|m| status.contains(&m["status"].as_str().unwrap())).count();
+        let stats = row(id);
+        assert_eq!(stats["totalMessages"], messages.len());
+        assert_eq!(stats["sent"], count(&["SENT", "DELIVERED", "READ"]));
+        assert_eq!(stats["delivered"], count(&["DELIVERED", "READ"]));
+        assert_eq!(stats["read"], count(&["READ"]));
+        assert_eq!(stats["failed"], count(&["FAILED"]));
+    }
+    let a = row(&first);
+    assert_eq!((a["targetRecipients"].as_i64(), a["completedRecipients"].as_i64()), (Some(5), Some(5)));
+    assert_eq!((a["sent"].as_i64(), a["delivered"].as_i64(), a["read"].as_i64()), (Some(3), Some(2), Some(1)));
+    assert_eq!((a["failed"].as_i64(), a["replied"].as_i64()), (Some(2), Some(1)));
+    assert_eq!(a["deliveryRate"], 66.7);
+    assert_eq!(a["readRate"], 33.3);
+    assert_eq!(a["failureRate"], 40.0);
+    assert_eq!(a["replyRate"], 33.3);
+    assert_eq!(
+        a["failures"],
+        json!([{ "code": "blocked", "text": "User blocked", "count": 1, "percent": 50.0 },
+               { "code": "invalid", "text": "No such user", "count": 1, "percent": 50.0 }])
+    );
+    let b = row(&second);
+    assert_eq!(
+        (b["sent"].as_i64(), b["failed"].as_i64(), b["failures"].as_array().map(Vec::len)),
+        (Some(2), Some(0), Some(0))
+    );
+    let total = &report["total"];
+    assert_eq!(total["broadcasts"], 2);
+    assert_eq!(
+        (total["totalMessages"].as_i64(), total["sent"].as_i64(), total["failed"].as_i64()),
+        (Some(7), Some(5), Some(2))
+    );
+    assert_eq!(total["failures"].as_array().unwrap().len(), 2);
+    // Yesterday had none.
+    let yesterday =
+        app.ok("query { broadcastsReport(range: { preset: YESTERDAY }) { total { broadcasts } } }", json!({})).await;
+    assert_eq!(yesterday["broadcastsReport"]["total"]["broadcasts"], 0);
+}
