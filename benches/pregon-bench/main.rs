@@ -19,6 +19,7 @@ mod dispatch;
 mod idle_subscriptions;
 mod import;
 mod load;
+mod messages_report;
 mod mock_provider;
 mod progress_subscribers;
 mod setup;
@@ -58,6 +59,8 @@ enum Scenario {
     /// N `broadcastProgress` subscribers of the `pregon` binary: memory when idle, and every
     /// update's lag while the broadcast runs.
     ProgressSubscribers(progress_subscribers::Args),
+    /// `messagesReport(LAST_30_DAYS)` over N messages seeded across 60 days.
+    MessagesReport(messages_report::Args),
 }
 
 fn main() -> anyhow::Result<()> {
@@ -77,6 +80,7 @@ fn main() -> anyhow::Result<()> {
             Scenario::IdleSubscriptions(args) => idle_subscriptions::run(args).await,
             Scenario::Import(args) => import::run(args).await,
             Scenario::ContactsAtScale(args) => contacts_at_scale::run(args).await,
+            Scenario::MessagesReport(args) => messages_report::run(args).await,
             Scenario::Dispatch(args) => dispatch::dispatch(args).await,
             Scenario::Expansion(args) => dispatch::expansion(args).await,
             Scenario::RatePrecision(args) => dispatch::rate_precision(args).await,

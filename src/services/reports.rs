@@ -205,8 +205,7 @@ pub async fn messages_report(
 
     // Incoming: by channel and day.
     let incoming_applicable = !filter.has_outgoing_only();
-    let mut incoming_rows: Vec<(Option<i64>, i64, i64)> = Vec::new();
-    if incoming_applicable {
+    let incoming_query = incoming_applicable.then(|| {
         let time = Expr::col((message::Entity, message::Column::CreatedAt));
         let mut select = Query::select();
         select
@@ -221,10 +220,8 @@ pub async fn messages_report(
             .group_by_columns([(message::Entity, message::Column::ChannelId)])
             .add_group_by([Expr::cust("day")]);
         common_filters(&mut select, filter);
-        for row in app.db.query_all_raw(StatementBuilder::build(&select, &backend)).await? {
-            incoming_rows.push((row.try_get("", "channel_id")?, row.try_get("", "day")?, row.try_get("", "n")?));
-        }
-    }
+        StatementBuilder::build(&select, &backend)
+    });
 
     // Outgoing: by channel, source, type, subtype, status and day.
     let mut select = Query::select();
@@ -254,8 +251,22 @@ pub async fn messages_report(
         .add_group_by([Expr::cust("day")]);
     common_filters(&mut select, filter);
     outgoing_filters(&mut select, filter);
+    let outgoing_query = StatementBuilder::build(&select, &backend);
+
+    // The two scans run at once, each on its own pooled connection.
+    let incoming_rows = async {
+        match incoming_query {
+            Some(statement) => app.db.query_all_raw(statement).await,
+            None => Ok(Vec::new()),
+        }
+    };
+    let (incoming_rows, outgoing_rows) = tokio::join!(incoming_rows, app.db.query_all_raw(outgoing_query));
+    let mut incoming_counts: Vec<(Option<i64>, i64, i64)> = Vec::new();
+    for row in incoming_rows? {
+        incoming_counts.push((row.try_get("", "channel_id")?, row.try_get("", "day")?, row.try_get("", "n")?));
+    }
     let mut outgoing = Vec::new();
-    for row in app.db.query_all_raw(StatementBuilder::build(&select, &backend)).await? {
+    for row in outgoing_rows? {
         outgoing.push(OutgoingRow {
             channel_id: row.try_get("", "channel_id")?,
             source: row.try_get("", "source")?,
@@ -276,7 +287,7 @@ pub async fn messages_report(
     };
     let incoming = {
         let mut section =
-            Section::summed(incoming_rows.iter().map(|(channel, day, n)| (channel_label(channel), *day, *n)), days);
+            Section::summed(incoming_counts.iter().map(|(channel, day, n)| (channel_label(channel), *day, *n)), days);
         section.applicable = incoming_applicable;
         section
     };
@@ -531,16 +542,23 @@ fn outgoing_filters(select: &mut sea_orm::sea_query::SelectStatement, filter: &R
     }
 }
 
-/// The index of the period's day `time` falls on: a CASE over the days' starts.
+/// The index of the period's day `time` falls on: a balanced tree of CASEs over the days'
+/// starts, so a row costs about log2(days) comparisons (5 for a month). Right for every time
+/// zone, clock changes included, on both backends; measured faster than date arithmetic
+/// (PostgreSQL's `EXTRACT(EPOCH …)` is NUMERIC; SQLite's `strftime` parses text each row).
 fn day_bucket(period: &Period, time: SimpleExpr) -> SimpleExpr {
-    if period.days.len() < 2 {
-        return Expr::val(0i64);
+    fn split(starts: &[DateTime<Utc>], offset: usize, time: &SimpleExpr) -> SimpleExpr {
+        if starts.len() <= 1 {
+            return Expr::val(offset as i64);
+        }
+        let middle = starts.len() / 2;
+        CaseStatement::new()
+            .case(time.clone().lt(starts[middle]), split(&starts[..middle], offset, time))
+            .finally(split(&starts[middle..], offset + middle, time))
+            .into()
     }
-    let mut case = CaseStatement::new();
-    for (index, (_, start)) in period.days.iter().enumerate().skip(1).rev() {
-        case = case.case(time.clone().gte(*start), Expr::val(index as i64));
-    }
-    case.finally(Expr::val(0i64)).into()
+    let starts: Vec<DateTime<Utc>> = period.days.iter().map(|(_, start)| *start).collect();
+    split(&starts, 0, &time)
 }
 
 /// Every channel of the workspace, deleted ones included (history keeps them), by id.
