@@ -7,6 +7,7 @@ pub mod capabilities;
 pub mod content;
 pub mod custom;
 pub mod sandbox;
+pub mod telegram;
 pub mod twilio;
 pub mod webhook;
 pub mod whatsapp;

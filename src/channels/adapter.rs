@@ -14,6 +14,7 @@ use entity::{ChannelKind, DeliveryStatus, MessageType, channel};
 use super::content::MessageContent;
 use super::custom::CustomAdapter;
 use super::sandbox::{SandboxAdapter, SandboxSettings};
+use super::telegram::TelegramAdapter;
 use super::twilio::TwilioAdapter;
 use super::whatsapp::WhatsappAdapter;
 
@@ -84,6 +85,7 @@ pub struct Adapters {
     sandbox: Arc<SandboxAdapter>,
     whatsapp: Arc<WhatsappAdapter>,
     twilio: Arc<TwilioAdapter>,
+    telegram: Arc<TelegramAdapter>,
 }
 
 impl Adapters {
@@ -99,7 +101,8 @@ impl Adapters {
         Adapters {
             custom: Arc::new(CustomAdapter::new(client.clone())),
             whatsapp: Arc::new(WhatsappAdapter::new(client.clone())),
-            twilio: Arc::new(TwilioAdapter::new(client)),
+            twilio: Arc::new(TwilioAdapter::new(client.clone())),
+            telegram: Arc::new(TelegramAdapter::new(client)),
             sandbox: Arc::new(SandboxAdapter::new(sandbox, statuses)),
         }
     }
@@ -111,6 +114,7 @@ impl Adapters {
             ChannelKind::Sandbox => Some(self.sandbox.clone()),
             ChannelKind::WhatsappCloud | ChannelKind::Whatsapp360dialog => Some(self.whatsapp.clone()),
             ChannelKind::TwilioSms | ChannelKind::TwilioWhatsapp => Some(self.twilio.clone()),
+            ChannelKind::Telegram => Some(self.telegram.clone()),
             _ => None,
         }
     }
@@ -125,6 +129,7 @@ impl Adapters {
                 | ChannelKind::Whatsapp360dialog
                 | ChannelKind::TwilioSms
                 | ChannelKind::TwilioWhatsapp
+                | ChannelKind::Telegram
         )
     }
 }

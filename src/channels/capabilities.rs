@@ -225,8 +225,9 @@ const TABLE: &[Capabilities] = &[
         default_rate: RateLimit::per_second(30),
         identifier: IdentifierKind::TelegramChatId,
         official_base_url: Some("https://api.telegram.org"),
-        required_credentials: &["botToken"],
-        optional_credentials: &["secretToken"],
+        // The secret token set with setWebhook: Telegram's only webhook authentication.
+        required_credentials: &["botToken", "secretToken"],
+        optional_credentials: &[],
     },
     Capabilities {
         kind: ChannelKind::Viber,
