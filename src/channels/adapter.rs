@@ -13,6 +13,7 @@ use entity::{ChannelKind, DeliveryStatus, MessageType, channel};
 
 use super::content::MessageContent;
 use super::custom::CustomAdapter;
+use super::messenger::MessengerAdapter;
 use super::sandbox::{SandboxAdapter, SandboxSettings};
 use super::telegram::TelegramAdapter;
 use super::twilio::TwilioAdapter;
@@ -86,6 +87,7 @@ pub struct Adapters {
     whatsapp: Arc<WhatsappAdapter>,
     twilio: Arc<TwilioAdapter>,
     telegram: Arc<TelegramAdapter>,
+    messenger: Arc<MessengerAdapter>,
 }
 
 impl Adapters {
@@ -102,7 +104,8 @@ impl Adapters {
             custom: Arc::new(CustomAdapter::new(client.clone())),
             whatsapp: Arc::new(WhatsappAdapter::new(client.clone())),
             twilio: Arc::new(TwilioAdapter::new(client.clone())),
-            telegram: Arc::new(TelegramAdapter::new(client)),
+            telegram: Arc::new(TelegramAdapter::new(client.clone())),
+            messenger: Arc::new(MessengerAdapter::new(client)),
             sandbox: Arc::new(SandboxAdapter::new(sandbox, statuses)),
         }
     }
@@ -115,6 +118,7 @@ impl Adapters {
             ChannelKind::WhatsappCloud | ChannelKind::Whatsapp360dialog => Some(self.whatsapp.clone()),
             ChannelKind::TwilioSms | ChannelKind::TwilioWhatsapp => Some(self.twilio.clone()),
             ChannelKind::Telegram => Some(self.telegram.clone()),
+            ChannelKind::Messenger => Some(self.messenger.clone()),
             _ => None,
         }
     }
@@ -130,6 +134,7 @@ impl Adapters {
                 | ChannelKind::TwilioSms
                 | ChannelKind::TwilioWhatsapp
                 | ChannelKind::Telegram
+                | ChannelKind::Messenger
         )
     }
 }

@@ -15,7 +15,7 @@ use hmac::{Hmac, Mac};
 use sha2::{Digest, Sha256};
 
 use super::adapter::StatusReport;
-use super::{custom, telegram, twilio, whatsapp};
+use super::{custom, messenger, telegram, twilio, whatsapp};
 use crate::services::delivery::Inbound;
 
 /// One webhook request, as received.
@@ -95,6 +95,7 @@ pub fn read(request: &WebhookRequest<'_>) -> Result<WebhookEvents, WebhookError>
         ChannelKind::WhatsappCloud | ChannelKind::Whatsapp360dialog => whatsapp::read_webhook(request),
         ChannelKind::TwilioSms | ChannelKind::TwilioWhatsapp => twilio::read_webhook(request),
         ChannelKind::Telegram => telegram::read_webhook(request),
+        ChannelKind::Messenger => messenger::read_webhook(request),
         _ => Err(WebhookError::NotAccepted("This kind of channel does not call Pregón's webhooks.".into())),
     }
 }

@@ -5,6 +5,7 @@
 // Some helpers serve providers whose tests come in later commits.
 #![allow(dead_code)]
 
+mod messenger;
 mod telegram;
 mod twilio;
 mod whatsapp;

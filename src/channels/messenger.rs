@@ -1,0 +1,219 @@
+//! Facebook Messenger: the Send API of the Graph API.
+//!
+//! Sending: `POST {base}/{apiVersion}/{pageId or me}/messages` with `Authorization: Bearer
+//! {pageAccessToken}` and `{"recipient": {"id": PSID}, "messaging_type", "message": {"text"}}`:
+//! `messaging_type` is `MESSAGE_TAG` with the `tag` for tagged messages (broadcasts, outside
+//! the 7-day window) and `RESPONSE` otherwise. An answer with `message_id` accepts it. Graph
+//! errors (`{"error": {"code", "error_subcode", "message"}}`): rate limits and temporary
+//! errors (1, 2, 4, 17, 32, 613, 1200, any 5xx) are retried; 551 (the person is not available)
+//! fails the message and marks the recipient unreachable; 10/2018278 and 200/2018108 (outside
+//! the window the page may message in) fail it as outside the messaging window; any other
+//! fails it with the Graph code and message.
+//!
+//! Webhooks (`object: page`), signed like WhatsApp's (`X-Hub-Signature-256` with the app
+//! secret), with Meta's `hub.challenge` check on GET: `messaging[].message` is an inbound
+//! message (echoes of the page's own messages are skipped), `delivery` names delivered message
+//! ids (`mids`) and a watermark, `read` a watermark: everything sent to that person up to it
+//! has been read.
+
+use entity::{DeliveryStatus, MessageType};
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use super::adapter::{
+    ChannelAdapter, Outgoing, SendOutcome, StatusReport, credential, error_text, misconfigured, retry_after,
+    transport_failure,
+};
+use super::webhook::{Watermark, WebhookError, WebhookEvents, WebhookRequest, unix_millis};
+use super::whatsapp::{DEFAULT_API_VERSION, meta_signature};
+use crate::services::delivery::Inbound;
+
+pub struct MessengerAdapter {
+    client: reqwest::Client,
+}
+
+impl MessengerAdapter {
+    pub fn new(client: reqwest::Client) -> MessengerAdapter {
+        MessengerAdapter { client }
+    }
+}
+
+/// The Send API request body for `message`.
+pub fn body(message: &Outgoing<'_>) -> Value {
+    let text = message.content.text.as_deref().unwrap_or_default();
+    match (&message.content.message_tag, message.message_type) {
+        (Some(tag), MessageType::FacebookMessageTag) => json!({
+            "recipient": { "id": message.address },
+            "messaging_type": "MESSAGE_TAG",
+            "tag": tag,
+            "message": { "text": text },
+        }),
+        _ => json!({
+            "recipient": { "id": message.address },
+            "messaging_type": "RESPONSE",
+            "message": { "text": text },
+        }),
+    }
+}
+
+#[derive(Deserialize)]
+struct GraphErrorBody {
+    error: Option<GraphError>,
+}
+
+#[derive(Deserialize)]
+struct GraphError {
+    code: Option<i64>,
+    error_subcode: Option<i64>,
+    message: Option<String>,
+}
+
+const RETRY_CODES: &[i64] = &[1, 2, 4, 17, 32, 613, 1200];
+
+#[async_trait::async_trait]
+impl ChannelAdapter for MessengerAdapter {
+    async fn send(&self, message: &Outgoing<'_>) -> SendOutcome {
+        let Some(base) = message.base_url else {
+            return misconfigured("The Messenger channel has no API base URL.");
+        };
+        let channel = message.channel;
+        let Some(token) = credential(channel, "pageAccessToken") else {
+            return misconfigured("The Messenger channel has no pageAccessToken credential.");
+        };
+        let version = credential(channel, "apiVersion").unwrap_or(DEFAULT_API_VERSION);
+        let page = credential(channel, "pageId").unwrap_or("me");
+        let request = self.client.post(format!("{base}/{version}/{page}/messages")).bearer_auth(token);
+        let response = match request.json(&body(message)).send().await {
+            Ok(response) => response,
+            Err(err) => return transport_failure(&err, "Messenger"),
+        };
+        let status = response.status();
+        let wait = retry_after(response.headers());
+        let bytes = response.bytes().await.unwrap_or_default();
+        if status.is_success() {
+            let accepted: Value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
+            return SendOutcome::Accepted { provider_message_id: accepted["message_id"].as_str().map(str::to_owned) };
+        }
+        let error = serde_json::from_slice::<GraphErrorBody>(&bytes).ok().and_then(|body| body.error);
+        let (code, subcode) = (error.as_ref().and_then(|e| e.code), error.as_ref().and_then(|e| e.error_subcode));
+        let text = error
+            .and_then(|e| e.message)
+            .filter(|text| !text.trim().is_empty())
+            .unwrap_or_else(|| format!("Messenger answered {status}."));
+        let code_text = code.map_or_else(|| format!("HTTP_{}", status.as_u16()), |code| code.to_string());
+        match (code, subcode) {
+            (Some(code), _) if RETRY_CODES.contains(&code) => {
+                SendOutcome::Transient { code: code_text, text: error_text(&text), retry_after: wait }
+            }
+            _ if status.is_server_error() || status.as_u16() == 429 => {
+                SendOutcome::Transient { code: code_text, text: error_text(&text), retry_after: wait }
+            }
+            (Some(551), _) => SendOutcome::Unreachable { code: code_text, text: error_text(&text) },
+            (Some(10), Some(2_018_278)) | (Some(200), Some(2_018_108)) => SendOutcome::Permanent {
+                code: code_text,
+                text: error_text(&format!(
+                    "Outside the messaging window: the person has not written to the page in the last 7 days and the message has no tag ({text})."
+                )),
+            },
+            _ => SendOutcome::Permanent { code: code_text, text: error_text(&text) },
+        }
+    }
+}
+
+#[derive(Deserialize)]
+struct Notification {
+    object: Option<String>,
+    #[serde(default)]
+    entry: Vec<Entry>,
+}
+
+#[derive(Deserialize)]
+struct Entry {
+    #[serde(default)]
+    messaging: Vec<Messaging>,
+}
+
+#[derive(Deserialize)]
+struct Messaging {
+    sender: Option<Party>,
+    timestamp: Option<i64>,
+    message: Option<InboundMessage>,
+    delivery: Option<Delivery>,
+    read: Option<Read>,
+}
+
+#[derive(Deserialize)]
+struct Party {
+    id: String,
+}
+
+#[derive(Deserialize)]
+struct InboundMessage {
+    mid: Option<String>,
+    text: Option<String>,
+    #[serde(default)]
+    is_echo: bool,
+}
+
+#[derive(Deserialize)]
+struct Delivery {
+    #[serde(default)]
+    mids: Vec<String>,
+    watermark: Option<i64>,
+}
+
+#[derive(Deserialize)]
+struct Read {
+    watermark: Option<i64>,
+}
+
+/// Reads a Messenger webhook.
+pub fn read_webhook(request: &WebhookRequest<'_>) -> Result<WebhookEvents, WebhookError> {
+    meta_signature(request, "appSecret")?;
+    let notification: Notification = request.json()?;
+    if notification.object.as_deref().is_some_and(|object| object != "page") {
+        return Err(WebhookError::Invalid("Messenger notifications have object 'page'.".into()));
+    }
+    let mut events = WebhookEvents::default();
+    for item in notification.entry.into_iter().flat_map(|entry| entry.messaging) {
+        let Some(sender) = item.sender else { continue };
+        if let Some(message) = item.message
+            && !message.is_echo
+        {
+            events.inbound.push(Inbound {
+                from: sender.id.clone(),
+                text: message.text,
+                at: unix_millis(item.timestamp),
+                provider_message_id: message.mid,
+            });
+        }
+        if let Some(delivery) = item.delivery {
+            let at = unix_millis(delivery.watermark.or(item.timestamp));
+            for mid in delivery.mids {
+                events.statuses.push(StatusReport {
+                    channel_id: request.channel.id,
+                    message_id: None,
+                    provider_message_id: Some(mid),
+                    status: DeliveryStatus::Delivered,
+                    at,
+                    error: None,
+                });
+            }
+            if let Some(watermark) = delivery.watermark {
+                events.watermarks.push(Watermark {
+                    address: sender.id.clone(),
+                    status: DeliveryStatus::Delivered,
+                    until: unix_millis(Some(watermark)),
+                });
+            }
+        }
+        if let Some(watermark) = item.read.and_then(|read| read.watermark) {
+            events.watermarks.push(Watermark {
+                address: sender.id.clone(),
+                status: DeliveryStatus::Read,
+                until: unix_millis(Some(watermark)),
+            });
+        }
+    }
+    Ok(events)
+}
