@@ -10,6 +10,7 @@ pub mod messenger;
 pub mod sandbox;
 pub mod telegram;
 pub mod twilio;
+pub mod viber;
 pub mod webhook;
 pub mod whatsapp;
 

@@ -17,6 +17,7 @@ use super::messenger::MessengerAdapter;
 use super::sandbox::{SandboxAdapter, SandboxSettings};
 use super::telegram::TelegramAdapter;
 use super::twilio::TwilioAdapter;
+use super::viber::ViberAdapter;
 use super::whatsapp::WhatsappAdapter;
 
 /// One message to hand to a provider.
@@ -88,6 +89,7 @@ pub struct Adapters {
     twilio: Arc<TwilioAdapter>,
     telegram: Arc<TelegramAdapter>,
     messenger: Arc<MessengerAdapter>,
+    viber: Arc<ViberAdapter>,
 }
 
 impl Adapters {
@@ -105,7 +107,8 @@ impl Adapters {
             whatsapp: Arc::new(WhatsappAdapter::new(client.clone())),
             twilio: Arc::new(TwilioAdapter::new(client.clone())),
             telegram: Arc::new(TelegramAdapter::new(client.clone())),
-            messenger: Arc::new(MessengerAdapter::new(client)),
+            messenger: Arc::new(MessengerAdapter::new(client.clone())),
+            viber: Arc::new(ViberAdapter::new(client)),
             sandbox: Arc::new(SandboxAdapter::new(sandbox, statuses)),
         }
     }
@@ -119,6 +122,7 @@ impl Adapters {
             ChannelKind::TwilioSms | ChannelKind::TwilioWhatsapp => Some(self.twilio.clone()),
             ChannelKind::Telegram => Some(self.telegram.clone()),
             ChannelKind::Messenger => Some(self.messenger.clone()),
+            ChannelKind::Viber => Some(self.viber.clone()),
             _ => None,
         }
     }
@@ -135,6 +139,7 @@ impl Adapters {
                 | ChannelKind::TwilioWhatsapp
                 | ChannelKind::Telegram
                 | ChannelKind::Messenger
+                | ChannelKind::Viber
         )
     }
 }

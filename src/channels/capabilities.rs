@@ -240,7 +240,8 @@ const TABLE: &[Capabilities] = &[
         identifier: IdentifierKind::ViberUserId,
         official_base_url: Some("https://chatapi.viber.com"),
         required_credentials: &["authToken"],
-        optional_credentials: &[],
+        // The sender name shown with each message (Viber requires one; default: the channel's).
+        optional_credentials: &["senderName"],
     },
     Capabilities {
         kind: ChannelKind::Line,

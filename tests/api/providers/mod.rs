@@ -8,6 +8,7 @@
 mod messenger;
 mod telegram;
 mod twilio;
+mod viber;
 mod whatsapp;
 
 use std::collections::HashMap;
