@@ -6,6 +6,7 @@ pub mod adapter;
 pub mod capabilities;
 pub mod content;
 pub mod custom;
+pub mod line;
 pub mod messenger;
 pub mod sandbox;
 pub mod telegram;

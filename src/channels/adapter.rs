@@ -13,6 +13,7 @@ use entity::{ChannelKind, DeliveryStatus, MessageType, channel};
 
 use super::content::MessageContent;
 use super::custom::CustomAdapter;
+use super::line::LineAdapter;
 use super::messenger::MessengerAdapter;
 use super::sandbox::{SandboxAdapter, SandboxSettings};
 use super::telegram::TelegramAdapter;
@@ -90,6 +91,7 @@ pub struct Adapters {
     telegram: Arc<TelegramAdapter>,
     messenger: Arc<MessengerAdapter>,
     viber: Arc<ViberAdapter>,
+    line: Arc<LineAdapter>,
 }
 
 impl Adapters {
@@ -108,7 +110,8 @@ impl Adapters {
             twilio: Arc::new(TwilioAdapter::new(client.clone())),
             telegram: Arc::new(TelegramAdapter::new(client.clone())),
             messenger: Arc::new(MessengerAdapter::new(client.clone())),
-            viber: Arc::new(ViberAdapter::new(client)),
+            viber: Arc::new(ViberAdapter::new(client.clone())),
+            line: Arc::new(LineAdapter::new(client)),
             sandbox: Arc::new(SandboxAdapter::new(sandbox, statuses)),
         }
     }
@@ -123,6 +126,7 @@ impl Adapters {
             ChannelKind::Telegram => Some(self.telegram.clone()),
             ChannelKind::Messenger => Some(self.messenger.clone()),
             ChannelKind::Viber => Some(self.viber.clone()),
+            ChannelKind::Line => Some(self.line.clone()),
             _ => None,
         }
     }
@@ -140,6 +144,7 @@ impl Adapters {
                 | ChannelKind::Telegram
                 | ChannelKind::Messenger
                 | ChannelKind::Viber
+                | ChannelKind::Line
         )
     }
 }

@@ -15,7 +15,7 @@ use hmac::{Hmac, Mac};
 use sha2::{Digest, Sha256};
 
 use super::adapter::StatusReport;
-use super::{custom, messenger, telegram, twilio, viber, whatsapp};
+use super::{custom, line, messenger, telegram, twilio, viber, whatsapp};
 use crate::services::delivery::Inbound;
 
 /// One webhook request, as received.
@@ -97,6 +97,7 @@ pub fn read(request: &WebhookRequest<'_>) -> Result<WebhookEvents, WebhookError>
         ChannelKind::Telegram => telegram::read_webhook(request),
         ChannelKind::Messenger => messenger::read_webhook(request),
         ChannelKind::Viber => viber::read_webhook(request),
+        ChannelKind::Line => line::read_webhook(request),
         _ => Err(WebhookError::NotAccepted("This kind of channel does not call Pregón's webhooks.".into())),
     }
 }

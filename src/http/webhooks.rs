@@ -60,8 +60,10 @@ pub async fn receive(
         Ok(missed) => unknown += missed,
         Err(err) => return internal(err),
     }
+    let identifier = crate::channels::capabilities(channel.kind).identifier;
     for address in &events.unreachable {
-        if let Err(err) = delivery::mark_unreachable(app, channel.id, address).await {
+        let address = identifier.normalize(address, None).unwrap_or_else(|_| address.clone());
+        if let Err(err) = delivery::mark_unreachable(app, channel.id, &address).await {
             return internal(err);
         }
     }

@@ -1,0 +1,166 @@
+//! LINE: the Messaging API's push message.
+//!
+//! Sending: `POST {base}/v2/bot/message/push` with `Authorization: Bearer {channelAccessToken}`,
+//! `X-Line-Retry-Key` (a UUID LINE keeps for 24 hours; Pregón derives it from the message id,
+//! so every attempt carries the same one) and `{"to", "messages": [{"type": "text", "text"}]}`.
+//! 200 with `sentMessages[0].id` accepts the message; 409 means LINE already accepted a
+//! request with this retry key (an earlier attempt whose answer was lost), so the message is
+//! SENT, not failed; 429 and 5xx are retried; any other status fails the message with LINE's
+//! `message` (and the `details`).
+//!
+//! Webhooks are signed with `x-line-signature`, the base64 HMAC-SHA256 of the raw body keyed
+//! with the channel secret: `message` events are inbound messages, `unfollow` (the user blocked
+//! the account) marks the user unreachable. Push messages report no delivery or read.
+
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use super::adapter::{
+    ChannelAdapter, Outgoing, SendOutcome, credential, error_text, misconfigured, retry_after, transport_failure,
+};
+use super::webhook::{WebhookError, WebhookEvents, WebhookRequest, hmac_sha256_base64_matches, unix_millis};
+use crate::services::delivery::Inbound;
+
+pub struct LineAdapter {
+    client: reqwest::Client,
+}
+
+impl LineAdapter {
+    pub fn new(client: reqwest::Client) -> LineAdapter {
+        LineAdapter { client }
+    }
+}
+
+/// The retry key of message `id`: a UUID (version 8, "custom") holding the id, the same on
+/// every attempt.
+pub fn retry_key(id: i64) -> String {
+    let id = id as u64;
+    format!("00000000-0000-8000-8000-{:012x}", id & 0xffff_ffff_ffff)
+}
+
+#[derive(Deserialize)]
+struct LineError {
+    message: Option<String>,
+    #[serde(default)]
+    details: Vec<Detail>,
+}
+
+#[derive(Deserialize)]
+struct Detail {
+    message: Option<String>,
+    property: Option<String>,
+}
+
+#[async_trait::async_trait]
+impl ChannelAdapter for LineAdapter {
+    async fn send(&self, message: &Outgoing<'_>) -> SendOutcome {
+        let Some(base) = message.base_url else {
+            return misconfigured("The LINE channel has no API base URL.");
+        };
+        let Some(token) = credential(message.channel, "channelAccessToken") else {
+            return misconfigured("The LINE channel has no channelAccessToken credential.");
+        };
+        let body = json!({
+            "to": message.address,
+            "messages": [{ "type": "text", "text": message.content.text.as_deref().unwrap_or_default() }],
+        });
+        let response = self
+            .client
+            .post(format!("{base}/v2/bot/message/push"))
+            .bearer_auth(token)
+            .header("X-Line-Retry-Key", retry_key(message.message_id))
+            .json(&body)
+            .send()
+            .await;
+        let response = match response {
+            Ok(response) => response,
+            Err(err) => return transport_failure(&err, "LINE"),
+        };
+        let status = response.status();
+        let wait = retry_after(response.headers());
+        let accepted_request =
+            response.headers().get("x-line-accepted-request-id").and_then(|v| v.to_str().ok()).map(str::to_owned);
+        let bytes = response.bytes().await.unwrap_or_default();
+        if status.is_success() {
+            let answer: Value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
+            let id = answer["sentMessages"][0]["id"].as_str().map(str::to_owned);
+            return SendOutcome::Accepted { provider_message_id: id.or(accepted_request) };
+        }
+        if status.as_u16() == 409 {
+            // Already accepted under this retry key: the message went out.
+            return SendOutcome::Accepted { provider_message_id: accepted_request };
+        }
+        let error = serde_json::from_slice::<LineError>(&bytes).ok();
+        let mut text =
+            error.as_ref().and_then(|e| e.message.clone()).unwrap_or_else(|| format!("LINE answered {status}."));
+        for detail in error.iter().flat_map(|e| &e.details) {
+            text.push_str(&format!(
+                "; {}: {}",
+                detail.property.as_deref().unwrap_or("request"),
+                detail.message.as_deref().unwrap_or_default()
+            ));
+        }
+        let code = format!("HTTP_{}", status.as_u16());
+        if status.as_u16() == 429 || status.is_server_error() {
+            SendOutcome::Transient { code, text: error_text(&text), retry_after: wait }
+        } else {
+            SendOutcome::Permanent { code, text: error_text(&text) }
+        }
+    }
+}
+
+#[derive(Deserialize)]
+struct Notification {
+    #[serde(default)]
+    events: Vec<Event>,
+}
+
+#[derive(Deserialize)]
+struct Event {
+    #[serde(rename = "type")]
+    kind: String,
+    timestamp: Option<i64>,
+    source: Option<Source>,
+    message: Option<EventMessage>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Source {
+    user_id: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct EventMessage {
+    id: Option<String>,
+    text: Option<String>,
+}
+
+/// Reads a LINE webhook.
+pub fn read_webhook(request: &WebhookRequest<'_>) -> Result<WebhookEvents, WebhookError> {
+    let signature = request.header("x-line-signature").unwrap_or_default();
+    if !request
+        .credential("channelSecret")
+        .is_some_and(|secret| hmac_sha256_base64_matches(secret, request.body, signature))
+    {
+        return Err(WebhookError::Unauthorized(
+            "x-line-signature is missing or is not the HMAC-SHA256 of the body with the channel secret.".into(),
+        ));
+    }
+    let notification: Notification = request.json()?;
+    let mut events = WebhookEvents::default();
+    for event in notification.events {
+        let Some(user) = event.source.and_then(|source| source.user_id) else { continue };
+        match event.kind.as_str() {
+            "message" => events.inbound.push(Inbound {
+                from: user,
+                text: event.message.as_ref().and_then(|m| m.text.clone()),
+                at: unix_millis(event.timestamp),
+                provider_message_id: event.message.and_then(|m| m.id),
+            }),
+            "unfollow" => events.unreachable.push(user),
+            _ => {}
+        }
+    }
+    Ok(events)
+}
