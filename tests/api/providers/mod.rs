@@ -107,7 +107,7 @@ impl ProviderMock {
 }
 
 fn answer(state: &MockState, method: Method, uri: Uri, headers: HeaderMap, body: Bytes) -> Response {
-    let request = Request { method, path: uri.path().to_owned(), query: uri.query().map(str::to_owned), headers, body };
+    let request = Request { method, path: uri.path().to_owned(), headers, body };
     let answer = {
         let mut requests = state.requests.lock().unwrap();
         let answer = (state.script.lock().unwrap())(&request, requests.len());
