@@ -61,7 +61,7 @@ async fn an_agent_cannot_manage_channels_users_or_tokens_nor_delete_contacts() {
         let token = app.token_for(role).await;
         let attempts = [
             (
-                "mutation { createChannel(input: {name: \"x\", kind: TELEGRAM, credentials: {botToken: \"1:a\"}}) { id } }",
+                "mutation { createChannel(input: {name: \"x\", kind: TELEGRAM, credentials: {botToken: \"1:a\", secretToken: \"s\"}}) { id } }",
                 json!({}),
             ),
             (

@@ -56,10 +56,10 @@ async fn credentials_are_checked_and_never_returned() {
     let data = app
         .ok(
             "mutation($c: JSONObject) { createChannel(input: {name: \"Bot\", kind: TELEGRAM, credentials: $c}) { id credentialKeys baseUrl baseUrlOverridden } }",
-            json!({ "c": { "botToken": secret } }),
+            json!({ "c": { "botToken": secret, "secretToken": "s1" } }),
         )
         .await;
-    assert_eq!(data["createChannel"]["credentialKeys"], json!(["botToken"]));
+    assert_eq!(data["createChannel"]["credentialKeys"], json!(["botToken", "secretToken"]));
     assert_eq!(data["createChannel"]["baseUrl"], "https://api.telegram.org");
     assert_eq!(data["createChannel"]["baseUrlOverridden"], false);
     let id = data["createChannel"]["id"].clone();
@@ -152,7 +152,9 @@ async fn base_url_and_rate_overrides_are_validated() {
 #[tokio::test]
 async fn deleting_a_channel_keeps_contacts_but_drops_their_identifiers_on_it() {
     let app = TestApp::spawn().await;
-    let bot = app.channel(json!({ "name": "Bot", "kind": "TELEGRAM", "credentials": { "botToken": "1:a" } })).await;
+    let bot = app
+        .channel(json!({ "name": "Bot", "kind": "TELEGRAM", "credentials": { "botToken": "1:a", "secretToken": "s" } }))
+        .await;
     let contact =
         app.contact(json!({ "firstName": "Ana", "identifiers": [{ "channelId": bot, "identifier": "77" }] })).await;
     assert_eq!(

@@ -8,7 +8,10 @@ const CONTACT_FIELDS: &str = "id firstName lastName displayName phone email lang
     identifiers { identifier channel { id kind } lastIncomingAt messagingWindowEndsAt unreachable }";
 
 async fn telegram(app: &TestApp) -> String {
-    app.channel(json!({ "name": "Bot", "kind": "TELEGRAM", "credentials": { "botToken": "123:abc" } })).await
+    app.channel(
+        json!({ "name": "Bot", "kind": "TELEGRAM", "credentials": { "botToken": "123:abc", "secretToken": "s" } }),
+    )
+    .await
 }
 
 #[tokio::test]

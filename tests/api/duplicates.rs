@@ -88,7 +88,9 @@ async fn merging_moves_tags_fields_identifiers_and_history_to_the_primary() {
         .await;
     app.ok("mutation { createContactField(input: {key: \"city\", name: \"City\", type: TEXT}) { id } }", json!({}))
         .await;
-    let bot = app.channel(json!({ "name": "Bot", "kind": "TELEGRAM", "credentials": { "botToken": "1:a" } })).await;
+    let bot = app
+        .channel(json!({ "name": "Bot", "kind": "TELEGRAM", "credentials": { "botToken": "1:a", "secretToken": "s" } }))
+        .await;
     let viber = app.channel(json!({ "name": "Viber", "kind": "VIBER", "credentials": { "authToken": "v" } })).await;
     let primary = app
         .contact(

@@ -43,7 +43,9 @@ async fn an_export_has_every_field_tags_custom_fields_and_identifiers_escaped() 
     .await;
     app.ok("mutation { createContactField(input: {key: \"notes\", name: \"Notes\", type: TEXT}) { id } }", json!({}))
         .await;
-    let bot = app.channel(json!({ "name": "Bot", "kind": "TELEGRAM", "credentials": { "botToken": "1:a" } })).await;
+    let bot = app
+        .channel(json!({ "name": "Bot", "kind": "TELEGRAM", "credentials": { "botToken": "1:a", "secretToken": "s" } }))
+        .await;
     let ana = app
         .contact(json!({ "firstName": "Ana, \"la jefa\"", "lastName": "Pérez", "phone": "+593991234567", "email": "ana@x.io",
             "language": "es", "tags": ["vip", "clientes"], "customFields": { "points": 12.5, "notes": "line one\nline two" },

@@ -69,7 +69,9 @@ async fn every_filter_operator_selects_exactly_the_right_contacts() {
         )
         .await;
     }
-    let bot = app.channel(json!({ "name": "Bot", "kind": "TELEGRAM", "credentials": { "botToken": "1:a" } })).await;
+    let bot = app
+        .channel(json!({ "name": "Bot", "kind": "TELEGRAM", "credentials": { "botToken": "1:a", "secretToken": "s" } }))
+        .await;
     let ana = app
         .contact(json!({ "firstName": "Ana", "lastName": "Pérez", "phone": "+593991234567", "email": "ana@shop.io", "language": "es",
             "tags": ["vip", "gold"], "customFields": { "tier": "Gold", "points": 120, "renewal": "2024-05-01", "optin": true },
@@ -201,7 +203,7 @@ async fn an_invalid_filter_answers_bad_user_input_naming_the_condition() {
     let foreign_channel = app
         .gql_as(
             Some(&other),
-            "mutation { createChannel(input: {name: \"B\", kind: TELEGRAM, credentials: {botToken: \"1:b\"}}) { id } }",
+            "mutation { createChannel(input: {name: \"B\", kind: TELEGRAM, credentials: {botToken: \"1:b\", secretToken: \"s\"}}) { id } }",
             json!({}),
         )
         .await["data"]["createChannel"]["id"]

@@ -26,7 +26,7 @@ async fn populate_other_workspace(app: &TestApp) -> Other {
         }
     };
     let channel = b(
-        "mutation { createChannel(input: {name: \"B bot\", kind: TELEGRAM, credentials: {botToken: \"1:b\"}}) { id } }",
+        "mutation { createChannel(input: {name: \"B bot\", kind: TELEGRAM, credentials: {botToken: \"1:b\", secretToken: \"s\"}}) { id } }",
         json!({}),
     )
     .await["createChannel"]["id"]
