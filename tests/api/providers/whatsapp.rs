@@ -261,3 +261,51 @@ async fn whatsapp_via_360dialog_sends_with_its_api_key_and_takes_webhooks_with_t
     assert_eq!(post_webhook(&app, &channel, &secret, &status("wamid.360", &id, "delivered")).await.0, 200);
     wait_message(&app, &contact, &id, |m| m["status"] == "DELIVERED").await;
 }
+
+#[tokio::test]
+async fn whatsapp_via_360dialog_broadcasts_templates_retries_and_fails_like_the_cloud_api() {
+    let app = TestApp::spawn().await;
+    let mock = ProviderMock::start(|_, n| {
+        if n == 0 {
+            graph_error(503, 131016, "Service unavailable", "A service is temporarily unavailable.")
+        } else {
+            accepted("wamid.360t")
+        }
+    })
+    .await;
+    let channel = app
+        .channel(json!({ "name": "360", "kind": "WHATSAPP_360DIALOG", "baseUrl": mock.url,
+            "credentials": { "apiKey": "d360-key", "webhookSecret": "hook-secret" } }))
+        .await;
+    let contact = app
+        .contact(json!({ "firstName": "Ana", "phone": "+593991112277", "tags": ["d360"],
+            "identifiers": [{ "channelId": channel, "identifier": "+593991112277" }] }))
+        .await;
+    // A template broadcast goes out although the contact never wrote; the first attempt is retried.
+    let broadcast = draft(
+        &app,
+        &channel,
+        &segment(&app, "d360").await,
+        json!({ "content": { "template": { "name": "welcome", "language": "es" } } }),
+    )
+    .await;
+    send_now(&app, &broadcast).await;
+    let done = wait_done(&app, &broadcast, std::time::Duration::from_secs(15)).await;
+    assert_eq!(done["sentCount"], 1, "{done:#}");
+    let message = messages_of(&app, &broadcast).await.remove(0);
+    assert_eq!(message["attempts"], 2);
+    let request = &mock.requests()[1];
+    assert_eq!(request.header("d360-api-key"), "d360-key");
+    assert_eq!(
+        request.json(),
+        json!({ "messaging_product": "whatsapp", "recipient_type": "individual", "to": "593991112277", "type": "template",
+                "biz_opaque_callback_data": message["id"], "template": { "name": "welcome", "language": { "code": "es" } } })
+    );
+    // Undeliverable: failed with WhatsApp's code.
+    mock.set_script(|_, _| graph_error(400, 131026, "Message Undeliverable", "Not a WhatsApp user."));
+    let secret = [("content-type", "application/json"), ("x-pregon-webhook-secret", "hook-secret")];
+    assert_eq!(post_webhook(&app, &channel, &secret, &inbound("593991112277", "hola")).await.0, 200);
+    let id = send_message(&app, &contact, &channel, json!({ "text": "hola" })).await;
+    let failed = wait_message(&app, &contact, &id, |m| m["status"] == "FAILED").await;
+    assert_eq!(failed["errorCode"], "131026");
+}
