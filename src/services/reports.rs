@@ -639,6 +639,19 @@ mod tests {
         let this_month = period(Some(Preset::ThisMonth), None, None, tz, now).unwrap();
         assert_eq!(this_month.days.len(), 30);
         assert!(period(None, Some(now), Some(now), tz, now).is_err());
+        // Across a clock change the days are 25 hours long where the clocks go back.
+        let york: Tz = "America/New_York".parse().unwrap();
+        let from = Utc.with_ymd_and_hms(2026, 10, 31, 4, 0, 0).unwrap(); // midnight EDT
+        let to = Utc.with_ymd_and_hms(2026, 11, 3, 5, 0, 0).unwrap(); // midnight EST
+        let days = period(None, Some(from), Some(to), york, now).unwrap().days;
+        assert_eq!(
+            days.iter().map(|(_, start)| *start).collect::<Vec<_>>(),
+            [
+                from,
+                Utc.with_ymd_and_hms(2026, 11, 1, 4, 0, 0).unwrap(),
+                Utc.with_ymd_and_hms(2026, 11, 2, 5, 0, 0).unwrap()
+            ]
+        );
         assert!(period(Some(Preset::Today), Some(now), None, tz, now).is_err());
     }
 }
