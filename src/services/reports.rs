@@ -256,11 +256,11 @@ pub async fn messages_report(
     // The two scans run at once, each on its own pooled connection.
     let incoming_rows = async {
         match incoming_query {
-            Some(statement) => app.db.query_all_raw(statement).await,
+            Some(statement) => aggregate(app, statement).await,
             None => Ok(Vec::new()),
         }
     };
-    let (incoming_rows, outgoing_rows) = tokio::join!(incoming_rows, app.db.query_all_raw(outgoing_query));
+    let (incoming_rows, outgoing_rows) = tokio::join!(incoming_rows, aggregate(app, outgoing_query));
     let mut incoming_counts: Vec<(Option<i64>, i64, i64)> = Vec::new();
     for row in incoming_rows? {
         incoming_counts.push((row.try_get("", "channel_id")?, row.try_get("", "day")?, row.try_get("", "n")?));
@@ -470,6 +470,21 @@ pub async fn list_count(
     let row = app.db.query_one_raw(StatementBuilder::build(&count, &backend)).await?;
     let count: i64 = row.map(|row| row.try_get("", "n")).transpose()?.unwrap_or(0);
     Ok(u64::try_from(count).unwrap_or(0))
+}
+
+/// Runs one of the report's grouped queries. On PostgreSQL without parallel workers: the
+/// planner otherwise picks a parallel sequential scan with a sort, 630 ms against ~300 ms for
+/// the index-only scan of the covering index, measured on two cores (BENCHMARKS.md).
+async fn aggregate(app: &App, statement: sea_orm::Statement) -> Result<Vec<sea_orm::QueryResult>, sea_orm::DbErr> {
+    if app.db.get_database_backend() != sea_orm::DbBackend::Postgres {
+        return app.db.query_all_raw(statement).await;
+    }
+    use sea_orm::TransactionTrait;
+    let txn = app.db.begin().await?;
+    txn.execute_unprepared("SET LOCAL max_parallel_workers_per_gather = 0").await?;
+    let rows = txn.query_all_raw(statement).await?;
+    txn.commit().await?;
+    Ok(rows)
 }
 
 struct OutgoingRow {
