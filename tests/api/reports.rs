@@ -280,6 +280,32 @@ async fn the_messages_report_counts_every_section_as_the_rows_say_in_the_workspa
     let mine: Vec<&Known> = outgoing.iter().copied().filter(|m| m.user == Some(owner)).collect();
     check_section(&by_user["outgoingBySource"], expected(&mine, &days30, tz, |m| Some(enum_key(m.source))), "by user");
 
+    // By team: the messages sent by its members (the owner); an empty team has none.
+    let team = |members: Vec<String>, name: &str| {
+        let app = &app;
+        let name = name.to_owned();
+        async move {
+            app.ok(
+                "mutation($input: CreateTeamInput!) { createTeam(input: $input) { id } }",
+                json!({ "input": { "name": name, "memberIds": members } }),
+            )
+            .await["createTeam"]["id"]
+                .as_str()
+                .unwrap()
+                .to_owned()
+        }
+    };
+    let sales = team(vec![owner.to_string()], "Sales").await;
+    let by_team = report(&app, json!({ "preset": "LAST_30_DAYS" }), json!({ "teamId": sales })).await;
+    check_section(&by_team["outgoingBySource"], expected(&mine, &days30, tz, |m| Some(enum_key(m.source))), "by team");
+    let empty_team = team(vec![], "Nobody").await;
+    let nobody = report(&app, json!({ "preset": "LAST_30_DAYS" }), json!({ "teamId": empty_team })).await;
+    assert_eq!(nobody["delivery"]["total"], 0);
+    // By type: outgoing sections narrow to it.
+    let by_type = report(&app, json!({ "preset": "LAST_30_DAYS" }), json!({ "types": ["WHATSAPP_TEMPLATE"] })).await;
+    let templates: Vec<&Known> = outgoing.iter().copied().filter(|m| m.kind == MessageType::WhatsappTemplate).collect();
+    check_section(&by_type["outgoingBySubtype"], expected(&templates, &days30, tz, |m| m.subtype.clone()), "by type");
+
     // By contact: incoming applies.
     let contact = contacts[2];
     let by_contact =
