@@ -14,7 +14,7 @@
 
 use chrono::{DateTime, Datelike, Duration, NaiveDate, Utc};
 use chrono_tz::Tz;
-use entity::{DeliveryStatus, MessageDirection, MessageSource, MessageType, channel, message, team_member, workspace};
+use entity::{DeliveryStatus, MessageDirection, MessageSource, MessageType, channel, message, team_member};
 use sea_orm::sea_query::{Alias, CaseStatement, Expr, ExprTrait, Query, SimpleExpr};
 use sea_orm::{
     ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect, QueryTrait, StatementBuilder,
@@ -77,12 +77,7 @@ pub fn period(
             };
             let to_day = if preset == Preset::ThisMonth {
                 // The whole month, so that its series has every day.
-                let next = if month_start.month() == 12 {
-                    NaiveDate::from_ymd_opt(month_start.year() + 1, 1, 1)
-                } else {
-                    NaiveDate::from_ymd_opt(month_start.year(), month_start.month() + 1, 1)
-                };
-                next.expect("a valid month")
+                month_start.checked_add_months(chrono::Months::new(1)).expect("a valid month")
             } else {
                 last + Duration::days(1)
             };
@@ -185,10 +180,7 @@ pub const DELIVERY_STATUSES: [DeliveryStatus; 4] =
 
 /// The workspace's time zone.
 pub async fn time_zone(app: &App, scope: &Scope) -> ServiceResult<Tz> {
-    let workspace = workspace::Entity::find_by_id(scope.workspace_id)
-        .one(&app.db)
-        .await?
-        .ok_or_else(|| ServiceError::internal(anyhow::anyhow!("workspace {} is missing", scope.workspace_id)))?;
+    let workspace = crate::services::workspaces::get_workspace(app, scope).await?;
     Ok(workspace.time_zone.parse().unwrap_or(chrono_tz::UTC))
 }
 
@@ -206,49 +198,25 @@ pub async fn messages_report(
     // Incoming: by channel and day.
     let incoming_applicable = !filter.has_outgoing_only();
     let incoming_query = incoming_applicable.then(|| {
-        let time = Expr::col((message::Entity, message::Column::CreatedAt));
-        let mut select = Query::select();
-        select
-            .column((message::Entity, message::Column::ChannelId))
-            .expr_as(day_bucket(&period, time.clone()), Alias::new("day"))
-            .expr_as(Expr::cust("COUNT(*)"), Alias::new("n"))
-            .from(message::Entity)
-            .and_where(Expr::col((message::Entity, message::Column::WorkspaceId)).eq(scope.workspace_id))
-            .and_where(Expr::col((message::Entity, message::Column::Direction)).eq(MessageDirection::Incoming))
-            .and_where(time.clone().gte(period.from))
-            .and_where(time.lt(period.to))
-            .group_by_columns([(message::Entity, message::Column::ChannelId)])
-            .add_group_by([Expr::cust("day")]);
+        let mut select =
+            grouped_counts(scope, &period, ListKind::Incoming, &[(message::Entity, message::Column::ChannelId)]);
         common_filters(&mut select, filter);
         StatementBuilder::build(&select, &backend)
     });
 
     // Outgoing: by channel, source, type, subtype, status and day.
-    let mut select = Query::select();
-    let time = Expr::cust("COALESCE(messages.sent_at, messages.failed_at)");
-    select
-        .columns([
+    let mut select = grouped_counts(
+        scope,
+        &period,
+        ListKind::Outgoing,
+        &[
             (message::Entity, message::Column::ChannelId),
             (message::Entity, message::Column::Source),
             (message::Entity, message::Column::MessageType),
             (message::Entity, message::Column::Subtype),
             (message::Entity, message::Column::Status),
-        ])
-        .expr_as(day_bucket(&period, time.clone()), Alias::new("day"))
-        .expr_as(Expr::cust("COUNT(*)"), Alias::new("n"))
-        .from(message::Entity)
-        .and_where(Expr::col((message::Entity, message::Column::WorkspaceId)).eq(scope.workspace_id))
-        .and_where(Expr::col((message::Entity, message::Column::Direction)).eq(MessageDirection::Outgoing))
-        .and_where(time.clone().gte(period.from))
-        .and_where(time.lt(period.to))
-        .group_by_columns([
-            (message::Entity, message::Column::ChannelId),
-            (message::Entity, message::Column::Source),
-            (message::Entity, message::Column::MessageType),
-            (message::Entity, message::Column::Subtype),
-            (message::Entity, message::Column::Status),
-        ])
-        .add_group_by([Expr::cust("day")]);
+        ],
+    );
     common_filters(&mut select, filter);
     outgoing_filters(&mut select, filter);
     let outgoing_query = StatementBuilder::build(&select, &backend);
@@ -343,6 +311,11 @@ pub enum ListKind {
     Failed,
 }
 
+/// The direction of a list's messages.
+fn direction(kind: ListKind) -> MessageDirection {
+    if kind == ListKind::Incoming { MessageDirection::Incoming } else { MessageDirection::Outgoing }
+}
+
 /// The time a list orders and filters by.
 fn list_time(kind: ListKind) -> SimpleExpr {
     match kind {
@@ -403,7 +376,7 @@ fn list_query(
     kind: ListKind,
 ) -> sea_orm::Select<message::Entity> {
     let time = list_time(kind);
-    let direction = if kind == ListKind::Incoming { MessageDirection::Incoming } else { MessageDirection::Outgoing };
+    let direction = direction(kind);
     let mut query = scope
         .select::<message::Entity>()
         .filter(message::Column::Direction.eq(direction))
@@ -470,6 +443,31 @@ pub async fn list_count(
     let row = app.db.query_one_raw(StatementBuilder::build(&count, &backend)).await?;
     let count: i64 = row.map(|row| row.try_get("", "n")).transpose()?.unwrap_or(0);
     Ok(u64::try_from(count).unwrap_or(0))
+}
+
+/// `SELECT <columns>, day, COUNT(*)` over the workspace's incoming or outgoing messages whose
+/// list time (`list_time`) falls in `period`, grouped by the columns and the day.
+fn grouped_counts(
+    scope: &Scope,
+    period: &Period,
+    kind: ListKind,
+    columns: &[(message::Entity, message::Column)],
+) -> sea_orm::sea_query::SelectStatement {
+    let time = list_time(kind);
+    let direction = direction(kind);
+    let mut select = Query::select();
+    select
+        .columns(columns.iter().copied())
+        .expr_as(day_bucket(period, time.clone()), Alias::new("day"))
+        .expr_as(Expr::cust("COUNT(*)"), Alias::new("n"))
+        .from(message::Entity)
+        .and_where(Expr::col((message::Entity, message::Column::WorkspaceId)).eq(scope.workspace_id))
+        .and_where(Expr::col((message::Entity, message::Column::Direction)).eq(direction))
+        .and_where(time.clone().gte(period.from))
+        .and_where(time.lt(period.to))
+        .group_by_columns(columns.iter().copied())
+        .add_group_by([Expr::cust("day")]);
+    select
 }
 
 /// Runs one of the report's grouped queries. On PostgreSQL without parallel workers: the
