@@ -25,7 +25,7 @@ use super::adapter::{
     transport_failure,
 };
 use super::webhook::{Watermark, WebhookError, WebhookEvents, WebhookRequest, unix_millis};
-use super::whatsapp::{DEFAULT_API_VERSION, meta_signature};
+use super::whatsapp::{DEFAULT_API_VERSION, GraphError, meta_signature};
 use crate::services::delivery::Inbound;
 
 pub struct MessengerAdapter {
@@ -56,18 +56,6 @@ pub fn body(message: &Outgoing<'_>) -> Value {
     }
 }
 
-#[derive(Deserialize)]
-struct GraphErrorBody {
-    error: Option<GraphError>,
-}
-
-#[derive(Deserialize)]
-struct GraphError {
-    code: Option<i64>,
-    error_subcode: Option<i64>,
-    message: Option<String>,
-}
-
 const RETRY_CODES: &[i64] = &[1, 2, 4, 17, 32, 613, 1200];
 
 #[async_trait::async_trait]
@@ -94,13 +82,13 @@ impl ChannelAdapter for MessengerAdapter {
             let accepted: Value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
             return SendOutcome::Accepted { provider_message_id: accepted["message_id"].as_str().map(str::to_owned) };
         }
-        let error = serde_json::from_slice::<GraphErrorBody>(&bytes).ok().and_then(|body| body.error);
+        let error = GraphError::parse(&bytes);
         let (code, subcode) = (error.as_ref().and_then(|e| e.code), error.as_ref().and_then(|e| e.error_subcode));
         let text = error
             .and_then(|e| e.message)
             .filter(|text| !text.trim().is_empty())
             .unwrap_or_else(|| format!("Messenger answered {status}."));
-        let code_text = code.map_or_else(|| format!("HTTP_{}", status.as_u16()), |code| code.to_string());
+        let code_text = GraphError::code_text(code, status);
         match (code, subcode) {
             (Some(code), _) if RETRY_CODES.contains(&code) => {
                 SendOutcome::Transient { code: code_text, text: error_text(&text), retry_after: wait }

@@ -119,16 +119,31 @@ struct GraphErrorBody {
     error: Option<GraphError>,
 }
 
+/// A Graph API error (`{"error": {"code", "error_subcode", "message", "error_data":
+/// {"details"}}}`), as WhatsApp Cloud and Messenger both answer.
 #[derive(Deserialize)]
-struct GraphError {
-    code: Option<i64>,
-    message: Option<String>,
+pub struct GraphError {
+    pub code: Option<i64>,
+    pub error_subcode: Option<i64>,
+    pub message: Option<String>,
     error_data: Option<ErrorData>,
 }
 
 #[derive(Deserialize)]
 struct ErrorData {
     details: Option<String>,
+}
+
+impl GraphError {
+    /// The error in a Graph API answer's body, when it has one.
+    pub fn parse(body: &[u8]) -> Option<GraphError> {
+        serde_json::from_slice::<GraphErrorBody>(body).ok().and_then(|body| body.error)
+    }
+
+    /// The failure code Pregón records: the Graph code, else the HTTP status.
+    pub fn code_text(code: Option<i64>, status: reqwest::StatusCode) -> String {
+        code.map_or_else(|| format!("HTTP_{}", status.as_u16()), |code| code.to_string())
+    }
 }
 
 /// Throughput and temporary errors: worth retrying.
@@ -138,7 +153,7 @@ const RETRY_CODES: &[i64] = &[1, 2, 4, 80007, 130429, 131000, 131016, 131048, 13
 const REENGAGEMENT: i64 = 131047;
 
 fn outcome_of_error(status: reqwest::StatusCode, bytes: &[u8], wait: Option<std::time::Duration>) -> SendOutcome {
-    let error = serde_json::from_slice::<GraphErrorBody>(bytes).ok().and_then(|body| body.error);
+    let error = GraphError::parse(bytes);
     let code = error.as_ref().and_then(|e| e.code);
     let text = error
         .as_ref()
@@ -151,7 +166,7 @@ fn outcome_of_error(status: reqwest::StatusCode, bytes: &[u8], wait: Option<std:
         })
         .filter(|text| !text.trim().is_empty())
         .unwrap_or_else(|| format!("WhatsApp answered {status}."));
-    let code_text = code.map_or_else(|| format!("HTTP_{}", status.as_u16()), |code| code.to_string());
+    let code_text = GraphError::code_text(code, status);
     if code == Some(REENGAGEMENT) {
         return SendOutcome::Permanent {
             code: code_text,
