@@ -40,8 +40,10 @@ impl App {
         format!("{}/webhooks/{channel_id}", self.public_url())
     }
 
-    /// Tells the dispatcher there is work now, rather than at its next poll.
+    /// Tells the dispatcher there is work now, rather than at its next poll; the other
+    /// instances' dispatchers too.
     pub fn wake_dispatcher(&self) {
+        self.events.relay().send(crate::cluster::Note::Wake);
         self.dispatcher_wake.notify_one();
     }
 }

@@ -218,6 +218,11 @@ pub struct WorkspaceDefaults {
 /// The dispatcher: how it claims, retries and times out, and how the sandbox behaves.
 #[derive(Debug, Clone, Args)]
 pub struct DispatcherConfig {
+    /// Whether this instance sends: `false` makes an API-only instance (it serves queries,
+    /// mutations, webhooks and subscriptions; the other instances on the same PostgreSQL send).
+    #[arg(long = "dispatch", env = "PREGON_DISPATCH", default_value_t = true, action = clap::ArgAction::Set, global = true)]
+    pub enabled: bool,
+
     /// Milliseconds between the dispatcher's looks for due broadcasts and queued messages
     /// (it is also woken at once by sends and schedule changes).
     #[arg(long = "dispatch-poll-ms", env = "PREGON_DISPATCH_POLL_MS", default_value_t = 250, global = true)]
@@ -271,6 +276,7 @@ impl Default for DispatcherConfig {
     /// The defaults clap applies, without reading the environment (tests and embedding).
     fn default() -> Self {
         DispatcherConfig {
+            enabled: true,
             poll_ms: 250,
             lease_secs: 60,
             concurrency: 64,

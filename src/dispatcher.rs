@@ -21,6 +21,7 @@
 //! `Dispatcher::tick` is one pass of the loop, so tests and benchmarks can drive it.
 
 pub mod limiter;
+pub mod pacing;
 pub mod start;
 
 use std::collections::{HashMap, HashSet};
@@ -30,7 +31,7 @@ use std::time::{Duration, Instant};
 use chrono::{DateTime, Utc};
 use entity::{BroadcastStatus, DeliveryStatus, broadcast, channel, message};
 use sea_orm::sea_query::{Expr, ExprTrait, LockBehavior, LockType, Order, Query};
-use sea_orm::{ColumnTrait, DbBackend, EntityTrait, QueryFilter, QuerySelect};
+use sea_orm::{ActiveEnum, ColumnTrait, DbBackend, EntityTrait, QueryFilter, QuerySelect};
 use tokio::sync::{Semaphore, mpsc, watch};
 
 use crate::app::AppState;
@@ -42,6 +43,7 @@ use crate::services::broadcasts::announce;
 use crate::services::channels::{effective_base_url, effective_rate};
 use crate::services::delivery::{self, Tracked, Update};
 use limiter::Limiter;
+use pacing::{Pacer, SharedPacer};
 
 /// Largest batch a lane claims at once.
 const MAX_BATCH: u64 = 500;
@@ -148,6 +150,7 @@ impl Dispatcher {
         let tick = self.ticks.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         if tick.is_multiple_of(RECOVERY_EVERY_TICKS) {
             recover_expired_leases(&self.app).await?;
+            pacing::prune(&self.app.db).await?;
         }
         start::start_due(&self.app).await?;
         complete_finished(&self.app).await?;
@@ -262,6 +265,7 @@ impl Dispatcher {
         let concurrency = settings.concurrency.max(1);
         let in_flight = Arc::new(Semaphore::new(concurrency));
         let mut stopping = self.stopping.subscribe();
+        let mut pacer: Option<Pacer> = None;
         let outcome = async {
             loop {
                 if self.is_stopping() {
@@ -281,17 +285,22 @@ impl Dispatcher {
                     .await;
                 };
                 let channel = Arc::new(channel);
-                let channel_limiter = self.channel_limiter(&channel);
-                let mut per_second = effective_rate(&channel).per_second_f64();
-                let broadcast_limiter = match key.broadcast_id {
-                    Some(id) => send_rate(&self.app, id).await?.map(|rate| {
-                        per_second = per_second.min(rate.per_second_f64());
-                        self.broadcast_limiter(id, rate)
-                    }),
+                let channel_rate = effective_rate(&channel);
+                let broadcast_rate = match key.broadcast_id {
+                    Some(id) => send_rate(&self.app, id).await?.map(|rate| (id, rate)),
                     None => None,
                 };
-                let batch = (per_second.ceil() as u64).clamp(1, MAX_BATCH);
+                let per_second = broadcast_rate
+                    .map_or(channel_rate.per_second_f64(), |(_, rate)| rate.per_second_f64())
+                    .min(channel_rate.per_second_f64());
+                self.update_pacer(&mut pacer, &channel, channel_rate, broadcast_rate);
+                let pacer = pacer.as_mut().expect("set above");
+                let batch =
+                    pacer.batch_limit().map_or(per_second.ceil() as u64, |limit| limit as u64).clamp(1, MAX_BATCH);
                 let claimed = claim(&self.app, key, batch).await?;
+                if !claimed.is_empty() {
+                    tracing::debug!(?key, batch, claimed = claimed.len(), "claimed messages");
+                }
                 if claimed.is_empty() {
                     match next_due(&self.app, key).await? {
                         Some(at) => {
@@ -305,20 +314,27 @@ impl Dispatcher {
                     }
                 }
                 for (index, message) in claimed.iter().enumerate() {
+                    // A place among the sends in flight first, then the slot: a slot is used
+                    // when it comes, not after waiting for a slow provider.
                     let ready = async {
-                        if let Some(limiter) = &broadcast_limiter {
-                            limiter.until_ready().await;
+                        let permit = in_flight.clone().acquire_owned().await.expect("the semaphore is never closed");
+                        pacer.ready(claimed.len() - index).await.map(|()| permit)
+                    };
+                    let permit = tokio::select! {
+                        ready = ready => Some(ready),
+                        _ = stopping.wait_for(|s| *s) => None,
+                    };
+                    let permit = match permit {
+                        Some(Ok(permit)) => permit,
+                        Some(Err(err)) => {
+                            release(&self.app, &claimed[index..]).await?;
+                            return Err(err);
                         }
-                        channel_limiter.until_ready().await;
+                        None => {
+                            release(&self.app, &claimed[index..]).await?;
+                            return Ok(());
+                        }
                     };
-                    let stopped = tokio::select! {
-                        () = ready => false,
-                        _ = stopping.wait_for(|s| *s) => true,
-                    };
-                    if stopped {
-                        release(&self.app, &claimed[index..]).await?;
-                        return Ok(());
-                    }
                     if !self.take_daily(&channel).await? {
                         let limit = channel.daily_limit.unwrap_or_default();
                         let update = Update::Failed {
@@ -328,7 +344,6 @@ impl Dispatcher {
                         let _ = self.recorder.send((Tracked::from(message), update));
                         continue;
                     }
-                    let permit = in_flight.clone().acquire_owned().await.expect("the semaphore is never closed");
                     let dispatcher = self.clone();
                     let channel = channel.clone();
                     let message = message.clone();
@@ -343,6 +358,30 @@ impl Dispatcher {
         // Whatever happened, wait for the sends in flight so their outcomes are recorded.
         let _ = in_flight.acquire_many(concurrency as u32).await;
         outcome
+    }
+
+    /// The lane's pacer for the rates as they are now: in-process limiters on SQLite (one
+    /// instance), slots shared by every instance on PostgreSQL.
+    fn update_pacer(
+        &self,
+        pacer: &mut Option<Pacer>,
+        channel: &channel::Model,
+        channel_rate: RateLimit,
+        broadcast_rate: Option<(i64, RateLimit)>,
+    ) {
+        if self.app.db.get_database_backend() == DbBackend::Postgres {
+            if !matches!(pacer, Some(Pacer::Shared(_))) {
+                *pacer = Some(Pacer::Shared(SharedPacer::new(self.app.db.clone(), channel.id, channel_rate)));
+            }
+            if let Some(Pacer::Shared(shared)) = pacer {
+                shared.set_rates(channel.id, channel_rate, broadcast_rate);
+            }
+        } else {
+            *pacer = Some(Pacer::Local {
+                channel: self.channel_limiter(channel),
+                broadcast: broadcast_rate.map(|(id, rate)| self.broadcast_limiter(id, rate)),
+            });
+        }
     }
 
     async fn send_one(&self, channel: &channel::Model, message: &message::Model) {
@@ -482,19 +521,39 @@ async fn claim(app: &AppState, key: LaneKey, limit: u64) -> ServiceResult<Vec<me
         .and_where(Expr::col(message::Column::NextAttemptAt).lte(now))
         .order_by(message::Column::Id, Order::Asc)
         .limit(limit);
-    if app.db.get_database_backend() == DbBackend::Postgres {
+    let mut claimed = if app.db.get_database_backend() == DbBackend::Postgres {
+        // `UPDATE … WHERE id IN (SELECT … LIMIT n FOR UPDATE SKIP LOCKED)` may run the subquery
+        // more than once and claim far more than `n` rows (it claimed a whole broadcast
+        // here); the locked rows of a CTE are claimed exactly once.
         due.lock_with_behavior(LockType::Update, LockBehavior::SkipLocked);
-    }
-    let mut claimed = message::Entity::update_many()
-        .col_expr(message::Column::Status, Expr::val(DeliveryStatus::Sending))
-        .col_expr(message::Column::SendingAt, Expr::val(now))
-        .col_expr(message::Column::Attempts, Expr::col(message::Column::Attempts).add(1))
-        .col_expr(message::Column::NextAttemptAt, Expr::val(lease_until))
-        .col_expr(message::Column::UpdatedAt, Expr::val(now))
-        .filter(message::Column::Id.in_subquery(due))
-        .filter(message::Column::Status.eq(DeliveryStatus::Queued))
-        .exec_with_returning(&app.db)
-        .await?;
+        let (due_sql, mut values) = due.build(sea_orm::sea_query::PostgresQueryBuilder);
+        let n = values.0.len();
+        let sql = format!(
+            "WITH due AS ({due_sql}) UPDATE messages AS m SET status = ${}, sending_at = ${}, \
+             attempts = m.attempts + 1, next_attempt_at = ${}, updated_at = ${} \
+             FROM due WHERE m.id = due.id RETURNING m.*",
+            n + 1,
+            n + 2,
+            n + 3,
+            n + 2
+        );
+        values.0.extend([DeliveryStatus::Sending.to_value().into(), now.into(), lease_until.into()]);
+        message::Entity::find()
+            .from_raw_sql(sea_orm::Statement::from_sql_and_values(DbBackend::Postgres, sql, values))
+            .all(&app.db)
+            .await?
+    } else {
+        message::Entity::update_many()
+            .col_expr(message::Column::Status, Expr::val(DeliveryStatus::Sending))
+            .col_expr(message::Column::SendingAt, Expr::val(now))
+            .col_expr(message::Column::Attempts, Expr::col(message::Column::Attempts).add(1))
+            .col_expr(message::Column::NextAttemptAt, Expr::val(lease_until))
+            .col_expr(message::Column::UpdatedAt, Expr::val(now))
+            .filter(message::Column::Id.in_subquery(due))
+            .filter(message::Column::Status.eq(DeliveryStatus::Queued))
+            .exec_with_returning(&app.db)
+            .await?
+    };
     claimed.sort_by_key(|m| m.id);
     Ok(claimed)
 }

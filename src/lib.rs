@@ -10,6 +10,7 @@ pub mod auth;
 pub mod catalogue;
 pub mod channels;
 pub mod cli;
+pub mod cluster;
 pub mod config;
 pub mod db;
 pub mod dispatcher;

@@ -16,6 +16,8 @@ use entity::{BroadcastStatus, broadcast};
 use futures_util::Stream;
 use tokio::sync::watch;
 
+use crate::cluster::{Note, Relay};
+
 /// Fastest a subscriber is sent updates: at most ten a second.
 pub const MIN_INTERVAL: Duration = Duration::from_millis(100);
 
@@ -126,11 +128,36 @@ impl Drop for Subscription {
 #[derive(Default)]
 pub struct ProgressHub {
     entries: Mutex<HashMap<i64, Entry>>,
+    relay: Relay,
 }
 
 impl ProgressHub {
-    /// Records a broadcast as it now is (after a counter or status change).
+    /// A hub that tells the other instances of every change (`cluster`).
+    pub fn new(relay: Relay) -> ProgressHub {
+        ProgressHub { entries: Mutex::default(), relay }
+    }
+
+    /// Records a broadcast as it now is (after a counter or status change), and tells the other
+    /// instances.
     pub fn publish(&self, model: &broadcast::Model) {
+        self.relay.send(Note::Progress(model.id));
+        self.apply(model);
+    }
+
+    /// Of `ids`, the broadcasts someone here follows.
+    pub fn followed(&self, ids: &[i64]) -> Vec<i64> {
+        let entries = self.entries.lock().expect("progress hub lock");
+        ids.iter().copied().filter(|id| entries.get(id).is_some_and(|e| e.sender.receiver_count() > 0)).collect()
+    }
+
+    /// Every broadcast someone here follows.
+    pub fn followed_all(&self) -> Vec<i64> {
+        let entries = self.entries.lock().expect("progress hub lock");
+        entries.iter().filter(|(_, e)| e.sender.receiver_count() > 0).map(|(id, _)| *id).collect()
+    }
+
+    /// Records a broadcast as it now is, here only (a change another instance made).
+    pub fn apply(&self, model: &broadcast::Model) {
         let mut snapshot = ProgressSnapshot::from_model(model);
         let mut entries = self.entries.lock().expect("progress hub lock");
         let terminal = snapshot.is_terminal();

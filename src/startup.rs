@@ -8,10 +8,12 @@ use anyhow::Context;
 use tokio::net::TcpListener;
 
 use crate::app::{App, AppState};
+use crate::cluster::{Cluster, Relay};
 use crate::config::{DatabaseConfig, DispatcherConfig, ServerConfig};
 use crate::events::EventBus;
 use crate::graphql;
 use crate::http::HttpState;
+use crate::progress::ProgressHub;
 
 /// Connects to the database, migrates it and builds the shared state.
 pub async fn prepare(
@@ -21,10 +23,11 @@ pub async fn prepare(
 ) -> anyhow::Result<AppState> {
     let db = crate::db::connect(database).await?;
     crate::db::migrate(&db).await?;
+    let relay = Relay::default();
     Ok(AppState(Arc::new(App {
         db,
-        events: EventBus::default(),
-        progress: Default::default(),
+        events: EventBus::new(relay.clone()),
+        progress: ProgressHub::new(relay),
         config,
         dispatch,
         dispatcher_wake: Default::default(),
@@ -84,13 +87,27 @@ impl Application {
             }
         });
         let server = axum::serve(listener, self.router).with_graceful_shutdown(signal);
-        let dispatcher = crate::dispatcher::Dispatcher::new(self.app.clone()).run(when_stopping(stopped.clone()));
+        let cluster = Cluster::start(&self.app);
+        let dispatcher = {
+            let (app, stop) = (self.app.clone(), when_stopping(stopped.clone()));
+            async move {
+                if app.dispatch.enabled {
+                    crate::dispatcher::Dispatcher::new(app).run(stop).await;
+                } else {
+                    tracing::info!("dispatching is off on this instance (PREGON_DISPATCH=false)");
+                }
+            }
+        };
         let deadline = async move {
             when_stopping(stopped).await;
             tokio::time::sleep(grace).await;
         };
         let both = async move {
             let (served, ()) = tokio::join!(server, dispatcher);
+            // The last outcomes' notes go out before the relay stops.
+            if let Some(cluster) = cluster {
+                cluster.stop().await;
+            }
             served.context("the HTTP server failed")
         };
         tokio::select! {

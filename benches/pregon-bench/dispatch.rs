@@ -78,7 +78,7 @@ async fn prepare(database: &setup::BenchDatabase, concurrency: usize) -> anyhow:
 
 /// A CUSTOM channel to `mock_url` at `rate` per second, a segment of every contact, and a
 /// DRAFT broadcast; answers the broadcast's id.
-async fn broadcast_to_everyone(
+pub async fn broadcast_to_everyone(
     client: &reqwest::Client,
     url: &str,
     token: &str,

@@ -11,8 +11,10 @@
 //! cargo bench --bench pregon-bench -- expansion [--contacts 1000000] [--database-url …]
 //! cargo bench --bench pregon-bench -- rate-precision [--seconds 60] [--database-url …]
 //! cargo bench --bench pregon-bench -- progress-subscribers [--subscribers 10000] [--database-url …]
+//! cargo bench --bench pregon-bench -- cluster-dispatch [--recipients 30000] [--instances 1,2,3]
 //! ```
 
+mod cluster;
 mod contacts_at_scale;
 mod contacts_query;
 mod dispatch;
@@ -61,6 +63,8 @@ enum Scenario {
     ProgressSubscribers(progress_subscribers::Args),
     /// `messagesReport(LAST_30_DAYS)` over N messages seeded across 60 days.
     MessagesReport(messages_report::Args),
+    /// Dispatch throughput of 1, 2 and 3 `pregon` processes sharing one PostgreSQL.
+    ClusterDispatch(cluster::Args),
 }
 
 fn main() -> anyhow::Result<()> {
@@ -85,6 +89,7 @@ fn main() -> anyhow::Result<()> {
             Scenario::Expansion(args) => dispatch::expansion(args).await,
             Scenario::RatePrecision(args) => dispatch::rate_precision(args).await,
             Scenario::ProgressSubscribers(args) => progress_subscribers::run(args).await,
+            Scenario::ClusterDispatch(args) => cluster::run(args).await,
         }
     })
 }

@@ -13,6 +13,7 @@ pub mod contact_field;
 pub mod contact_tag;
 pub mod enums;
 pub mod message;
+pub mod rate_limit;
 pub mod segment;
 pub mod tag;
 pub mod team;

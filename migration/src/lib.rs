@@ -21,6 +21,7 @@ mod m20261122_000013_alter_messages;
 mod m20261122_000014_alter_broadcasts;
 mod m20261122_000015_alter_messages;
 mod m20261122_000016_report_indexes;
+mod m20261201_000017_create_rate_limits;
 
 pub struct Migrator;
 
@@ -44,6 +45,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261122_000014_alter_broadcasts::Migration),
             Box::new(m20261122_000015_alter_messages::Migration),
             Box::new(m20261122_000016_report_indexes::Migration),
+            Box::new(m20261201_000017_create_rate_limits::Migration),
         ]
     }
 }

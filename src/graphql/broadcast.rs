@@ -724,10 +724,8 @@ impl BroadcastSubscription {
         #[graphql(desc = "The broadcast's id.")] broadcast_id: ID,
     ) -> Result<impl Stream<Item = BroadcastProgress> + use<>, ApiError> {
         let id = parse_id(&broadcast_id, "broadcastId", "broadcast")?;
-        let app = ctx.app();
-        let model = broadcasts::get_broadcast(&app.db, ctx.scope()?, id).await?;
-        let receiver = app.progress.subscribe(&model);
-        Ok(progress::stream(receiver).map(BroadcastProgress))
+        let subscription = broadcasts::follow_progress(ctx.app(), ctx.scope()?, id).await?;
+        Ok(progress::stream(subscription).map(BroadcastProgress))
     }
 
     /// Every broadcast of the workspace that is created, changed, deleted or changes status.

@@ -116,6 +116,19 @@ pub async fn get_broadcast(conn: &impl ConnectionTrait, scope: &Scope, id: i64) 
     scope.get::<broadcast::Entity>(conn, "broadcast", id).await
 }
 
+/// Follows a broadcast's progress (`broadcastProgress`): the hub's subscription, starting from
+/// the row as it is. With several instances the row is read again once subscribed: a change
+/// another instance announced between the first read and the subscription was not applied here
+/// (nobody followed the broadcast yet), and it may have been the last one.
+pub async fn follow_progress(app: &App, scope: &Scope, id: i64) -> ServiceResult<crate::progress::Subscription> {
+    let model = get_broadcast(&app.db, scope, id).await?;
+    let subscription = app.progress.subscribe(&model);
+    if app.db.get_database_backend() == sea_orm::DbBackend::Postgres {
+        app.progress.apply(&get_broadcast(&app.db, scope, id).await?);
+    }
+    Ok(subscription)
+}
+
 /// The broadcast time the table and calendar show: when it started, else when it is
 /// scheduled, else (a DRAFT without a time) when it was created.
 fn shown_time() -> sea_orm::sea_query::SimpleExpr {

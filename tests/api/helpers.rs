@@ -20,8 +20,8 @@ pub struct TestApp {
     pub token: String,
     pub workspace_id: i64,
     pub client: reqwest::Client,
-    /// Dropped with the app: removes the test's database.
-    _database: TestDatabase,
+    /// Dropped with the last instance on it: removes the test's database.
+    database: std::sync::Arc<TestDatabase>,
     shutdown: Option<tokio::sync::oneshot::Sender<()>>,
     running: Option<tokio::task::JoinHandle<anyhow::Result<()>>>,
     config: ServerConfig,
@@ -32,6 +32,7 @@ pub struct TestApp {
 /// answers at once and always delivers.
 pub fn test_dispatch() -> DispatcherConfig {
     DispatcherConfig {
+        enabled: true,
         poll_ms: 50,
         lease_secs: 2,
         concurrency: 16,
@@ -50,6 +51,12 @@ pub fn test_dispatch() -> DispatcherConfig {
 pub enum TestDatabase {
     Sqlite { url: String, _dir: tempfile::TempDir },
     Postgres { url: String, admin_url: String, schema: String },
+}
+
+/// Whether the tests run on PostgreSQL (`PREGON_TEST_DATABASE_URL`); tests of several
+/// instances need it.
+pub fn on_postgres() -> bool {
+    std::env::var("PREGON_TEST_DATABASE_URL").is_ok_and(|url| !url.is_empty())
 }
 
 impl TestDatabase {
@@ -138,7 +145,7 @@ impl TestApp {
             token: created.owner_token,
             workspace_id: created.workspace.id,
             client: reqwest::Client::new(),
-            _database: database,
+            database: std::sync::Arc::new(database),
             shutdown: None,
             running: None,
             config,
@@ -178,10 +185,32 @@ impl TestApp {
     pub async fn restart(&mut self, pause: std::time::Duration) {
         self.stop_and_wait().await;
         tokio::time::sleep(pause).await;
-        self.app = startup::prepare(&self._database.config(), self.config.clone(), self.dispatch.clone())
+        self.app = startup::prepare(&self.database.config(), self.config.clone(), self.dispatch.clone())
             .await
             .expect("database prepared");
         self.serve().await;
+    }
+
+    /// Another instance on this one's database, with these dispatcher settings (PostgreSQL:
+    /// SQLite is embedded, one instance). It shares the first workspace and its owner token.
+    pub async fn peer(&self, dispatch: DispatcherConfig) -> TestApp {
+        let app = startup::prepare(&self.database.config(), self.config.clone(), dispatch.clone())
+            .await
+            .expect("database prepared");
+        let mut peer = TestApp {
+            address: String::new(),
+            app,
+            token: self.token.clone(),
+            workspace_id: self.workspace_id,
+            client: reqwest::Client::new(),
+            database: self.database.clone(),
+            shutdown: None,
+            running: None,
+            config: self.config.clone(),
+            dispatch,
+        };
+        peer.serve().await;
+        peer
     }
 
     /// A GraphQL request as the workspace owner; the whole response body.

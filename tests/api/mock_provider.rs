@@ -22,6 +22,8 @@ pub struct Received {
     pub at: Instant,
     /// How many times this idempotency key had been seen before (0 for the first).
     pub repeat: usize,
+    /// The status the mock answered with (0: it never answered).
+    pub replied: u16,
 }
 
 /// What to answer.
@@ -31,6 +33,8 @@ pub enum Reply {
     Accept,
     /// This status with `{"error": {"code", "message"}}` and, when given, `Retry-After`.
     Error { status: u16, code: String, message: String, retry_after: Option<u64> },
+    /// Accepts after this long (a provider that takes its time).
+    AcceptAfter(Duration),
     /// Never answers.
     Hang,
 }
@@ -78,6 +82,11 @@ impl MockProvider {
         self.state.received.lock().unwrap().clone()
     }
 
+    /// How many requests so far (without copying them).
+    pub fn count(&self) -> usize {
+        self.state.received.lock().unwrap().len()
+    }
+
     /// Distinct idempotency keys seen: the logical messages.
     pub fn logical_messages(&self) -> usize {
         self.state.seen.lock().unwrap().len()
@@ -99,8 +108,15 @@ async fn receive(State(state): State<Arc<MockState>>, headers: HeaderMap, body: 
         body: serde_json::from_slice(&body).unwrap_or(Value::Null),
         at: Instant::now(),
         repeat,
+        replied: 0,
     };
     let reply = (state.script.lock().unwrap())(&received);
+    let mut received = received;
+    received.replied = match &reply {
+        Reply::Accept | Reply::AcceptAfter(_) => 200,
+        Reply::Error { status, .. } => *status,
+        Reply::Hang => 0,
+    };
     let message_id = received.body["messageId"].as_str().unwrap_or_default().to_owned();
     state.received.lock().unwrap().push(received);
     match reply {
@@ -115,6 +131,10 @@ async fn receive(State(state): State<Arc<MockState>>, headers: HeaderMap, body: 
                 response.headers_mut().insert("retry-after", seconds.to_string().parse().unwrap());
             }
             response
+        }
+        Reply::AcceptAfter(wait) => {
+            tokio::time::sleep(wait).await;
+            (StatusCode::OK, axum::Json(json!({ "id": format!("prov-{message_id}") }))).into_response()
         }
         Reply::Hang => {
             tokio::time::sleep(Duration::from_secs(3600)).await;
