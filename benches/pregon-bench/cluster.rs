@@ -90,7 +90,10 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         }
     }
     println!();
-    println!("cluster-dispatch: {} recipients, PostgreSQL, concurrency {} per instance", args.recipients, args.concurrency);
+    println!(
+        "cluster-dispatch: {} recipients, PostgreSQL, concurrency {} per instance",
+        args.recipients, args.concurrency
+    );
     println!();
     println!("| instances | sent | distinct at the mock | duplicates | send phase | messages/s | vs. one instance |");
     println!("|---:|---:|---:|---:|---:|---:|---:|");

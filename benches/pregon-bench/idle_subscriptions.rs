@@ -26,7 +26,8 @@ pub struct Args {
 pub async fn run(args: Args) -> anyhow::Result<()> {
     let database = setup::BenchDatabase::create(args.database_url.as_deref()).await?;
     let mut binary = setup::spawn_binary(&database, &[]).await?;
-    let (pid, token) = (binary.pid, binary.token.clone().ok_or_else(|| anyhow::anyhow!("the first start prints a token"))?);
+    let (pid, token) =
+        (binary.pid, binary.token.clone().ok_or_else(|| anyhow::anyhow!("the first start prints a token"))?);
     let url = format!("ws://{}/graphql/ws", binary.address);
 
     // One warm-up subscriber, so that one-time allocations are not charged to the others.

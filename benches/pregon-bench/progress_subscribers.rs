@@ -45,7 +45,11 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         ],
     )
     .await?;
-    let (pid, token, address) = (binary.pid, binary.token.clone().ok_or_else(|| anyhow::anyhow!("the first start prints a token"))?, binary.address.clone());
+    let (pid, token, address) = (
+        binary.pid,
+        binary.token.clone().ok_or_else(|| anyhow::anyhow!("the first start prints a token"))?,
+        binary.address.clone(),
+    );
     let http = format!("http://{address}/graphql");
     let ws = format!("ws://{address}/graphql/ws");
     let client = reqwest::Client::new();

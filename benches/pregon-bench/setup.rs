@@ -177,12 +177,7 @@ pub async fn spawn_binary(database: &BenchDatabase, env: &[(&str, &str)]) -> any
         }
     }
     tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
-    Ok(Binary {
-        child,
-        pid,
-        token,
-        address: address.ok_or_else(|| anyhow::anyhow!("no address printed"))?,
-    })
+    Ok(Binary { child, pid, token, address: address.ok_or_else(|| anyhow::anyhow!("no address printed"))? })
 }
 
 /// A GraphQL request that must succeed; its `data`.
