@@ -16,7 +16,8 @@
 //! - **Retries.** Transient errors go back to QUEUED with exponential backoff (or the provider's
 //!   Retry-After), up to `max_attempts`; permanent ones fail with the provider's code and text.
 //! - **Daily limits.** A channel's `daily_limit` counts messages accepted in the last 24 hours;
-//!   beyond it messages fail with "daily limit reached" without being sent (seed 000).
+//!   beyond it messages fail with "daily limit reached" without being sent (seed 000). On
+//!   PostgreSQL the count is taken at claim time for all instances together.
 //!
 //! `Dispatcher::tick` is one pass of the loop, so tests and benchmarks can drive it.
 
@@ -31,7 +32,10 @@ use std::time::{Duration, Instant};
 use chrono::{DateTime, Utc};
 use entity::{BroadcastStatus, DeliveryStatus, broadcast, channel, message};
 use sea_orm::sea_query::{Expr, ExprTrait, LockBehavior, LockType, Order, Query};
-use sea_orm::{ActiveEnum, ColumnTrait, DbBackend, EntityTrait, QueryFilter, QuerySelect};
+use sea_orm::{
+    ActiveEnum, ColumnTrait, ConnectionTrait, DbBackend, EntityTrait, QueryFilter, QuerySelect, Statement,
+    TransactionTrait,
+};
 use tokio::sync::{Semaphore, mpsc, watch};
 
 use crate::app::AppState;
@@ -220,11 +224,16 @@ impl Dispatcher {
         }
     }
 
-    /// Reserves one of the channel's daily sends; `false` when the limit is reached.
+    /// Reserves one of the channel's daily sends in this process (SQLite: one instance);
+    /// `false` when the limit is reached. On PostgreSQL the claim already counted it for all
+    /// instances (`claim_for_sending`).
     async fn take_daily(&self, channel: &channel::Model) -> ServiceResult<bool> {
         let Some(limit) = channel.daily_limit else {
             return Ok(true);
         };
+        if self.app.db.get_database_backend() == DbBackend::Postgres {
+            return Ok(true);
+        }
         let mut daily = self.daily.lock().await;
         let stale = daily.get(&channel.id).is_none_or(|count| count.loaded_at.elapsed() > Duration::from_secs(60));
         if stale {
@@ -297,9 +306,15 @@ impl Dispatcher {
                 let pacer = pacer.as_mut().expect("set above");
                 let batch =
                     pacer.batch_limit().map_or(per_second.ceil() as u64, |limit| limit as u64).clamp(1, MAX_BATCH);
-                let claimed = claim(&self.app, key, batch).await?;
+                let (claimed, over_daily_limit) = claim_for_sending(&self.app, key, batch, &channel).await?;
                 if !claimed.is_empty() {
-                    tracing::debug!(?key, batch, claimed = claimed.len(), "claimed messages");
+                    tracing::debug!(?key, batch, claimed = claimed.len(), over_daily_limit, "claimed messages");
+                }
+                if over_daily_limit {
+                    for message in &claimed {
+                        let _ = self.recorder.send((Tracked::from(message), daily_limit_reached(&channel)));
+                    }
+                    continue;
                 }
                 if claimed.is_empty() {
                     match next_due(&self.app, key).await? {
@@ -336,12 +351,7 @@ impl Dispatcher {
                         }
                     };
                     if !self.take_daily(&channel).await? {
-                        let limit = channel.daily_limit.unwrap_or_default();
-                        let update = Update::Failed {
-                            code: "DAILY_LIMIT_REACHED".into(),
-                            text: format!("Daily limit reached: this channel accepts {limit} messages per 24 hours."),
-                        };
-                        let _ = self.recorder.send((Tracked::from(message), update));
+                        let _ = self.recorder.send((Tracked::from(message), daily_limit_reached(&channel)));
                         continue;
                     }
                     let dispatcher = self.clone();
@@ -509,10 +519,71 @@ fn lane_filter(key: LaneKey) -> sea_orm::Condition {
     sea_orm::Condition::all().add(broadcast).add(Expr::col(message::Column::ChannelId).eq(key.channel_id))
 }
 
+/// The failure of a message beyond its channel's daily limit (seed 000).
+fn daily_limit_reached(channel: &channel::Model) -> Update {
+    let limit = channel.daily_limit.unwrap_or_default();
+    Update::Failed {
+        code: "DAILY_LIMIT_REACHED".into(),
+        text: format!("Daily limit reached: this channel accepts {limit} messages per 24 hours."),
+    }
+}
+
+/// Claims the lane's next batch for sending; `true` with it when the channel's daily limit is
+/// reached (the batch is then to be failed with that reason).
+///
+/// On PostgreSQL a channel's daily limit holds for all instances together: under an advisory
+/// lock on the channel, its messages accepted in the last 24 hours and those SENDING now (every
+/// one of them let through by this same check) are counted, and only what is left of the limit
+/// is claimed. SQLite has one instance, which counts in memory (`Dispatcher::take_daily`).
+async fn claim_for_sending(
+    app: &AppState,
+    key: LaneKey,
+    limit: u64,
+    channel: &channel::Model,
+) -> ServiceResult<(Vec<message::Model>, bool)> {
+    let daily = match channel.daily_limit {
+        Some(daily) if app.db.get_database_backend() == DbBackend::Postgres => i64::from(daily),
+        _ => return Ok((claim(&app.db, app.dispatch.lease(), key, limit).await?, false)),
+    };
+    let txn = app.db.begin().await?;
+    // Never wait long for the lock, and never let a stuck holder keep it.
+    txn.execute_unprepared("SET LOCAL lock_timeout = '5s'; SET LOCAL idle_in_transaction_session_timeout = '30s'")
+        .await?;
+    let lock = (0x7072_6567_i64 << 32) | (channel.id & 0xffff_ffff);
+    txn.execute_raw(Statement::from_sql_and_values(
+        DbBackend::Postgres,
+        "SELECT pg_advisory_xact_lock($1)",
+        [lock.into()],
+    ))
+    .await?;
+    let since = Utc::now() - chrono::Duration::hours(24);
+    let used: i64 = txn
+        .query_one_raw(Statement::from_sql_and_values(
+            DbBackend::Postgres,
+            "SELECT (SELECT COUNT(*) FROM messages WHERE channel_id = $1 AND sent_at >= $2) \
+             + (SELECT COUNT(*) FROM messages WHERE channel_id = $1 AND status = 'SENDING') AS used",
+            [channel.id.into(), since.into()],
+        ))
+        .await?
+        .map(|row| row.try_get::<i64>("", "used"))
+        .transpose()?
+        .unwrap_or_default();
+    let left = std::cmp::max(daily - used, 0) as u64;
+    let claimed =
+        claim(&txn, app.dispatch.lease(), key, if left == 0 { limit } else { std::cmp::min(limit, left) }).await?;
+    txn.commit().await?;
+    Ok((claimed, left == 0))
+}
+
 /// Marks up to `limit` due QUEUED messages of the lane SENDING, with a lease, oldest first.
-async fn claim(app: &AppState, key: LaneKey, limit: u64) -> ServiceResult<Vec<message::Model>> {
+async fn claim(
+    db: &impl ConnectionTrait,
+    lease: Duration,
+    key: LaneKey,
+    limit: u64,
+) -> ServiceResult<Vec<message::Model>> {
     let now = Utc::now();
-    let lease_until = now + chrono::Duration::from_std(app.dispatch.lease()).unwrap_or_default();
+    let lease_until = now + chrono::Duration::from_std(lease).unwrap_or_default();
     let mut due = Query::select();
     due.column(message::Column::Id)
         .from(message::Entity)
@@ -521,7 +592,7 @@ async fn claim(app: &AppState, key: LaneKey, limit: u64) -> ServiceResult<Vec<me
         .and_where(Expr::col(message::Column::NextAttemptAt).lte(now))
         .order_by(message::Column::Id, Order::Asc)
         .limit(limit);
-    let mut claimed = if app.db.get_database_backend() == DbBackend::Postgres {
+    let mut claimed = if db.get_database_backend() == DbBackend::Postgres {
         // `UPDATE … WHERE id IN (SELECT … LIMIT n FOR UPDATE SKIP LOCKED)` may run the subquery
         // more than once and claim far more than `n` rows (it claimed a whole broadcast
         // here); the locked rows of a CTE are claimed exactly once.
@@ -539,8 +610,8 @@ async fn claim(app: &AppState, key: LaneKey, limit: u64) -> ServiceResult<Vec<me
         );
         values.0.extend([DeliveryStatus::Sending.to_value().into(), now.into(), lease_until.into()]);
         message::Entity::find()
-            .from_raw_sql(sea_orm::Statement::from_sql_and_values(DbBackend::Postgres, sql, values))
-            .all(&app.db)
+            .from_raw_sql(Statement::from_sql_and_values(DbBackend::Postgres, sql, values))
+            .all(db)
             .await?
     } else {
         message::Entity::update_many()
@@ -551,7 +622,7 @@ async fn claim(app: &AppState, key: LaneKey, limit: u64) -> ServiceResult<Vec<me
             .col_expr(message::Column::UpdatedAt, Expr::val(now))
             .filter(message::Column::Id.in_subquery(due))
             .filter(message::Column::Status.eq(DeliveryStatus::Queued))
-            .exec_with_returning(&app.db)
+            .exec_with_returning(db)
             .await?
     };
     claimed.sort_by_key(|m| m.id);
@@ -645,7 +716,7 @@ async fn send_rate(app: &AppState, broadcast_id: i64) -> ServiceResult<Option<Ra
 /// Fails the lane's queued messages (its channel is gone).
 async fn fail_lane(app: &AppState, key: LaneKey, code: &str, text: &str) -> ServiceResult<()> {
     loop {
-        let claimed = claim(app, key, MAX_BATCH).await?;
+        let claimed = claim(&app.db, app.dispatch.lease(), key, MAX_BATCH).await?;
         if claimed.is_empty() {
             return Ok(());
         }

@@ -7,7 +7,8 @@
 //! - `expansion`: starting a broadcast to a segment of N contacts: the set-based expansion into
 //!   message rows, its time and the process's resident-memory growth.
 //! - `rate-precision`: two channels at 20/s and 80/s sending for a minute at once; the busiest
-//!   one-second window (sliding, over the mock's arrival times) and the share of the rate used.
+//!   one-second window (sliding, over the mock's arrival times) and the share of the rate used;
+//!   with `--instances N` on PostgreSQL, N instances send together.
 
 use std::time::{Duration, Instant};
 
@@ -46,6 +47,10 @@ pub struct RateArgs {
     /// Seconds to measure over.
     #[arg(long, default_value_t = 60)]
     seconds: u64,
+    /// Instances sending together: the harness's own and `pregon` binaries on the same
+    /// database (more than one needs PostgreSQL).
+    #[arg(long, default_value_t = 1)]
+    instances: usize,
     /// PostgreSQL URL to run against (a schema is created and dropped); SQLite otherwise.
     #[arg(long)]
     database_url: Option<String>,
@@ -263,6 +268,11 @@ pub async fn rate_precision(args: RateArgs) -> anyhow::Result<()> {
     let application = Application::build(app.clone()).await?;
     let url = format!("http://{}/graphql", application.local_addr());
     tokio::spawn(application.run_until_stopped(std::future::pending()));
+    anyhow::ensure!(args.instances <= 1 || database.label == "PostgreSQL", "several instances need PostgreSQL");
+    let mut others = Vec::new();
+    for _ in 1..args.instances {
+        others.push(setup::spawn_binary(&database, &[("PREGON_DISPATCH_POLL_MS", "50")]).await?);
+    }
     let client = reqwest::Client::new();
     let mut mocks = Vec::new();
     for rate in rates {
@@ -282,7 +292,7 @@ pub async fn rate_precision(args: RateArgs) -> anyhow::Result<()> {
     }
     tokio::time::sleep(Duration::from_secs(args.seconds + 2)).await;
     println!();
-    println!("rate-precision: {} s, {}", args.seconds, database.label);
+    println!("rate-precision: {} s, {}, {} instance(s)", args.seconds, database.label, args.instances);
     println!();
     println!("| rate | messages in {} s | utilisation | busiest 1 s window | windows above the rate |", args.seconds);
     println!("|---:|---:|---:|---:|---:|");
@@ -305,6 +315,10 @@ pub async fn rate_precision(args: RateArgs) -> anyhow::Result<()> {
         }
         let utilisation = measured.len() as f64 / (f64::from(*rate) * args.seconds as f64);
         println!("| {rate}/s | {} | **{:.1}%** | {busiest} | {above} |", measured.len(), utilisation * 100.0);
+    }
+    for other in &mut others {
+        let _ = std::process::Command::new("kill").args(["-TERM", &other.pid.to_string()]).status();
+        let _ = tokio::time::timeout(Duration::from_secs(30), other.child.wait()).await;
     }
     database.drop_schema().await
 }

@@ -12,6 +12,7 @@
 //! cargo bench --bench pregon-bench -- rate-precision [--seconds 60] [--database-url …]
 //! cargo bench --bench pregon-bench -- progress-subscribers [--subscribers 10000] [--database-url …]
 //! cargo bench --bench pregon-bench -- cluster-dispatch [--recipients 30000] [--instances 1,2,3]
+//! cargo bench --bench pregon-bench -- cluster-load [--contacts 20000] [--rate 500] [--seconds 20]
 //! ```
 
 mod cluster;
@@ -65,6 +66,8 @@ enum Scenario {
     MessagesReport(messages_report::Args),
     /// Dispatch throughput of 1, 2 and 3 `pregon` processes sharing one PostgreSQL.
     ClusterDispatch(cluster::Args),
+    /// Queries, mutations and webhooks on two instances while a broadcast runs: p99, errors.
+    ClusterLoad(cluster::LoadArgs),
 }
 
 fn main() -> anyhow::Result<()> {
@@ -90,6 +93,7 @@ fn main() -> anyhow::Result<()> {
             Scenario::RatePrecision(args) => dispatch::rate_precision(args).await,
             Scenario::ProgressSubscribers(args) => progress_subscribers::run(args).await,
             Scenario::ClusterDispatch(args) => cluster::run(args).await,
+            Scenario::ClusterLoad(args) => cluster::load(args).await,
         }
     })
 }

@@ -18,9 +18,9 @@
 //!
 //! A lane reserves at most [`RUN_AHEAD`] worth of slots at once: an instance that stops or dies
 //! wastes at most that much of a channel's time, and a lane makes a handful of reservations a
-//! second. With a broadcast send rate slower than its channel's, the lane first takes a slot of
-//! the broadcast's rate, then one slot of the channel's, so other lanes on the channel keep the
-//! time the slower broadcast leaves unused.
+//! second. With a broadcast send rate slower than its channel's, the lane reserves one slot at
+//! a time from both rows in one statement (the later of their next times, both moved forward
+//! from it), so other lanes on the channel keep the time the slower broadcast leaves unused.
 
 use std::collections::VecDeque;
 use std::sync::Arc;
@@ -132,16 +132,30 @@ impl SharedPacer {
     }
 
     async fn ready(&mut self, remaining: usize) -> ServiceResult<()> {
-        match self.broadcast.clone() {
-            Some(broadcast) => {
-                next_slot(&self.db, &broadcast, &mut self.slots, remaining).await?;
-                // Then one slot of the channel's, taken now.
-                let mut one = VecDeque::new();
-                next_slot(&self.db, &self.channel, &mut one, 1).await
-            }
-            None => next_slot(&self.db, &self.channel.clone(), &mut self.slots, remaining).await,
+        match &self.broadcast {
+            // One slot of both rates at once, a message at a time: a run of the channel's slots
+            // spaced for the slower broadcast would keep the channel's time from other lanes.
+            Some(broadcast) => loop {
+                let slot = reserve_both(&self.db, broadcast, &self.channel).await?;
+                if sleep_until_slot(&broadcast.key, slot).await {
+                    return Ok(());
+                }
+            },
+            None => next_slot(&self.db, &self.channel, &mut self.slots, remaining).await,
         }
     }
+}
+
+/// Sleeps until `slot`; `false` when woken more than [`TOLERANCE`] after it (the slot is then
+/// given up: used late, it could crowd the next one, which may be another instance's).
+async fn sleep_until_slot(key: &str, slot: Instant) -> bool {
+    tokio::time::sleep_until(slot).await;
+    let late = Instant::now().saturating_duration_since(slot);
+    if late > TOLERANCE {
+        tracing::debug!(key, late_ms = late.as_millis() as u64, "gave up a missed send slot");
+        return false;
+    }
+    true
 }
 
 /// Takes the next usable slot of `rate` from `slots` (reserving a run when none is left) and
@@ -158,16 +172,46 @@ async fn next_slot(
             slots.extend(reserve(db, &rate.key, rate.spacing, run).await?);
         }
         let slot = slots.pop_front().expect("reserved above");
-        tokio::time::sleep_until(slot).await;
-        let late = Instant::now().saturating_duration_since(slot);
-        if late > TOLERANCE {
-            // Missed (the lane was held up, or woke up late): used late, it could crowd the
-            // next slot, which may be another instance's.
-            tracing::debug!(key = %rate.key, late_ms = late.as_millis() as u64, "gave up a missed send slot");
-            continue;
+        if sleep_until_slot(&rate.key, slot).await {
+            return Ok(());
         }
-        return Ok(());
     }
+}
+
+/// Reserves one slot that both rates allow (the later of their next times), moving both
+/// forward from it; its local instant.
+async fn reserve_both(db: &DatabaseConnection, first: &SharedRate, second: &SharedRate) -> ServiceResult<Instant> {
+    // Rows pruned (or never made) are made first; the update then locks both, in key order.
+    db.execute_raw(Statement::from_sql_and_values(
+        DbBackend::Postgres,
+        "INSERT INTO rate_limits (key, tat) VALUES ($1, clock_timestamp()), ($2, clock_timestamp()) \
+         ON CONFLICT (key) DO NOTHING",
+        [first.key.as_str().into(), second.key.as_str().into()],
+    ))
+    .await?;
+    let statement = Statement::from_sql_and_values(
+        DbBackend::Postgres,
+        "WITH locked AS (SELECT key, tat FROM rate_limits WHERE key IN ($1, $2) ORDER BY key FOR UPDATE), \
+         start AS (SELECT GREATEST(clock_timestamp(), MAX(tat)) AS at FROM locked) \
+         UPDATE rate_limits AS r \
+         SET tat = start.at + make_interval(secs => CASE WHEN r.key = $1 THEN $3 ELSE $4 END) \
+         FROM start WHERE r.key IN ($1, $2) \
+         RETURNING start.at AS tat, clock_timestamp() AS now",
+        [
+            first.key.as_str().into(),
+            second.key.as_str().into(),
+            first.spacing.as_secs_f64().into(),
+            second.spacing.as_secs_f64().into(),
+        ],
+    );
+    let asked = Instant::now();
+    let row = db.query_one_raw(statement).await?.ok_or_else(|| {
+        ServiceError::Internal(anyhow::anyhow!("reserving a slot of {} and {} returned no row", first.key, second.key))
+    })?;
+    let read_at = asked + (Instant::now() - asked) / 2;
+    let at: DateTime<Utc> = row.try_get("", "tat")?;
+    let now: DateTime<Utc> = row.try_get("", "now")?;
+    Ok(read_at + (at - now).to_std().unwrap_or_default())
 }
 
 /// Reserves `count` consecutive slots `spacing` apart of `key`; their local instants.

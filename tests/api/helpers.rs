@@ -69,7 +69,9 @@ impl TestDatabase {
                 admin.execute_unprepared(&format!("CREATE SCHEMA {schema}")).await.expect("create test schema");
                 admin.close().await.ok();
                 let separator = if admin_url.contains('?') { '&' } else { '?' };
-                let url = format!("{admin_url}{separator}options[search_path]={schema}");
+                // The schema's name as the connections' application name, so that clean-up can
+                // find them.
+                let url = format!("{admin_url}{separator}options[search_path]={schema}&application_name={schema}");
                 TestDatabase::Postgres { url, admin_url, schema }
             }
             _ => {
@@ -100,6 +102,15 @@ impl Drop for TestDatabase {
                 let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
                 runtime.block_on(async {
                     if let Ok(admin) = sea_orm::Database::connect(&admin_url).await {
+                        // A test's runtime ends with its tasks dropped mid-await: a connection can
+                        // be left open inside a transaction, holding locks the DROP would wait
+                        // for forever. End the test's connections first.
+                        let _ = admin
+                            .execute_unprepared(&format!(
+                                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
+                                 WHERE application_name = '{schema}' AND pid <> pg_backend_pid()"
+                            ))
+                            .await;
                         let _ = admin.execute_unprepared(&format!("DROP SCHEMA IF EXISTS {schema} CASCADE")).await;
                         let _ = admin.close().await;
                     }
