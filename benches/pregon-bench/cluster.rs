@@ -217,7 +217,7 @@ pub async fn load(args: LoadArgs) -> anyhow::Result<()> {
             warm_up,
             duration,
             move |client| {
-                let query = if turn.fetch_add(1, Ordering::Relaxed) % 2 == 0 {
+                let query = if turn.fetch_add(1, Ordering::Relaxed).is_multiple_of(2) {
                     json!({ "query": "{ contacts(first: 20) { totalCount edges { node { id displayName tags { name } } } } }" })
                 } else {
                     json!({ "query": "query($id: ID!) { broadcast(id: $id) { status sentCount deliveredCount failedCount } }", "variables": { "id": running } })
