@@ -77,6 +77,7 @@ pub fn build_schema(state: AppState, config: &ServerConfig) -> PregonSchema {
         .data(state)
         .limit_depth(config.max_query_depth)
         .limit_complexity(config.max_query_complexity)
+        .extension(extensions::InputLimits)
         .extension(extensions::AuthGate)
         .finish()
 }

@@ -369,6 +369,7 @@ async fn resolve(
         user_id: filter.user_id.map(|id| parse_id(&id, "filter.userId", "user")).transpose()?,
         broadcast_id: filter.broadcast_id.map(|id| parse_id(&id, "filter.broadcastId", "broadcast")).transpose()?,
     };
+    filter.check()?;
     Ok((period, filter))
 }
 

@@ -24,7 +24,7 @@ use serde_json::json;
 use crate::auth::{self, AuthError};
 use crate::catalogue::{Locale, Reason};
 use crate::error::ErrorCode;
-use crate::graphql::extensions::ExecutionMarker;
+use crate::graphql::extensions::{self, ExecutionMarker};
 use crate::graphql::loaders;
 use crate::http::HttpState;
 
@@ -173,8 +173,13 @@ pub async fn get(State(state): State<HttpState>, headers: HeaderMap, RawQuery(qu
     execute(&state, &headers, request, media).await
 }
 
-/// The type of the operation the request would run, if the document parses.
+/// The type of the operation the request would run, if the document parses. A document
+/// nested too deep is not parsed here (the parser would overflow the stack): the schema's
+/// `InputLimits` refuses it.
 fn operation_type(request: &async_graphql::Request) -> Option<OperationType> {
+    if extensions::nesting_depth(&request.query) > extensions::MAX_NESTING {
+        return None;
+    }
     let document = async_graphql::parser::parse_query(&request.query).ok()?;
     match document.operations {
         DocumentOperations::Single(operation) => Some(operation.node.ty),

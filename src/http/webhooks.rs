@@ -18,7 +18,7 @@ use entity::channel;
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
 
 use crate::app::App;
-use crate::channels::webhook::{self, WebhookError, WebhookRequest};
+use crate::channels::webhook::{self, WebhookError, WebhookEvents, WebhookRequest};
 use crate::error::ErrorCode;
 use crate::http::{HttpState, error_response};
 use crate::services::delivery;
@@ -51,6 +51,13 @@ pub async fn receive(
             &format!("At most {MAX_ITEMS} statuses and messages per callback."),
         );
     }
+    if holds_nul(&events) {
+        return error_response(
+            StatusCode::BAD_REQUEST,
+            ErrorCode::BadUserInput,
+            "The callback holds a NUL character (U+0000), which Pregón cannot store; nothing was applied.",
+        );
+    }
     let statuses = events.statuses.len() + events.watermarks.len();
     let mut unknown = match delivery::apply_reports(app, events.statuses).await {
         Ok(unknown) => unknown,
@@ -80,6 +87,23 @@ pub async fn receive(
     }
     let body = serde_json::json!({ "statuses": statuses, "unknownMessages": unknown, "messages": received });
     (StatusCode::OK, [(header::CONTENT_TYPE, "application/json")], body.to_string()).into_response()
+}
+
+/// Whether any text of the events holds a NUL character. PostgreSQL can neither store nor
+/// compare one (the query fails), SQLite would store it: such a callback is refused as a
+/// whole, on either database.
+fn holds_nul(events: &WebhookEvents) -> bool {
+    let nul = |text: &str| text.contains('\0');
+    events.statuses.iter().any(|status| {
+        status.provider_message_id.as_deref().is_some_and(nul)
+            || status.error.as_ref().is_some_and(|(code, text)| nul(code) || nul(text))
+    }) || events.watermarks.iter().any(|watermark| nul(&watermark.address))
+        || events.inbound.iter().any(|inbound| {
+            nul(&inbound.from)
+                || inbound.text.as_deref().is_some_and(nul)
+                || inbound.provider_message_id.as_deref().is_some_and(nul)
+        })
+        || events.unreachable.iter().any(|address| nul(address))
 }
 
 /// `GET /webhooks/{channelId}`: Meta's subscription check, answered with `hub.challenge`.

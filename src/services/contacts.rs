@@ -28,6 +28,11 @@ pub const DEFAULT_PAGE_SIZE: u64 = 20;
 pub const MAX_PAGE_SIZE: u64 = 100;
 /// Contacts one tag/untag call may touch.
 pub const MAX_BULK_CONTACTS: usize = 1000;
+/// Identifiers one contact may be given at once (it has at most one per channel).
+pub const MAX_IDENTIFIERS: usize = 100;
+/// Longest search (and segment CONTAINS value), in characters: SQLite refuses a LIKE pattern
+/// over 50,000 bytes, and nothing stored is searched for by more than this.
+pub const MAX_SEARCH_CHARS: usize = 1000;
 
 /// Which contacts to list.
 #[derive(Debug, Default, Clone)]
@@ -78,6 +83,16 @@ pub(crate) async fn filter_condition(
 ) -> ServiceResult<Option<Condition>> {
     let mut condition = Condition::all();
     if let Some(search) = filter.search.as_deref().map(str::trim).filter(|s| !s.is_empty()) {
+        if search.chars().count() > MAX_SEARCH_CHARS {
+            return Err(ServiceError::bad_input(
+                "search",
+                format!("A search is at most {MAX_SEARCH_CHARS} characters; shorten it."),
+            ));
+        }
+        // PostgreSQL cannot compare text holding NUL (the query fails); nothing stored holds it.
+        if search.contains('\0') {
+            return Err(ServiceError::bad_input("search", "A search may not contain NUL characters."));
+        }
         let workspace = scope.get::<workspace::Entity>(&app.db, "workspace", scope.workspace_id).await?;
         condition = condition.add(search_condition(search, workspace.default_country.as_deref()));
     }
@@ -153,6 +168,12 @@ pub async fn create_contact(app: &App, scope: &Scope, new: NewContact) -> Servic
     let has_identity = [&active.first_name, &active.last_name, &active.phone, &active.email]
         .iter()
         .any(|v| matches!(v, sea_orm::ActiveValue::Set(Some(_))));
+    if new.identifiers.len() > MAX_IDENTIFIERS {
+        return Err(ServiceError::bad_input(
+            "identifiers",
+            format!("A contact has one identifier per channel: give at most {MAX_IDENTIFIERS}."),
+        ));
+    }
     if !has_identity && new.identifiers.is_empty() {
         return Err(ServiceError::BadInput {
             field: None,
@@ -267,6 +288,7 @@ pub async fn untag_contacts(
     tag_names: &[String],
 ) -> ServiceResult<Vec<contact::Model>> {
     let contacts = contacts_by_ids(app, scope, contact_ids).await?;
+    tags::check_tag_count(tag_names)?;
     let tag_ids: Vec<i64> =
         tags::find_tags(&app.db, scope.workspace_id, tag_names).await?.iter().map(|t| t.id).collect();
     if !tag_ids.is_empty() {
@@ -423,6 +445,7 @@ async fn add_tags(
     contact_ids: &[i64],
     tag_names: &[String],
 ) -> ServiceResult<()> {
+    tags::check_tag_count(tag_names)?;
     let tags = tags::ensure_tags(conn, scope.workspace_id, tag_names).await?;
     let pairs: Vec<(i64, i64)> =
         contact_ids.iter().flat_map(|contact| tags.iter().map(move |tag| (*contact, tag.id))).collect();

@@ -202,6 +202,7 @@ pub async fn import_contacts(app: &App, scope: &Scope, request: ImportRequest) -
             "ADD_ONLY creates contacts, which have no ID yet: match by PHONE or EMAIL, or use UPDATE_ONLY.",
         ));
     }
+    tags::check_tag_count(&request.tags)?;
     let import_tags: Vec<String> =
         request.tags.iter().map(|t| tags::normalize_tag(t).map(|(name, _)| name)).collect::<Result<_, _>>()?;
     let workspace = scope.get::<workspace::Entity>(&app.db, "workspace", scope.workspace_id).await?;
@@ -466,6 +467,9 @@ fn read_row(
         let fail = |reason: String| (column.clone(), format!("{column}: {reason}"));
         let text =
             std::str::from_utf8(raw).map_err(|_| fail("not UTF-8 text; save the file as UTF-8 CSV.".into()))?.trim();
+        if text.contains('\0') {
+            return Err(fail("holds a NUL character; save the file as UTF-8 text CSV.".into()));
+        }
         if text.is_empty() {
             continue;
         }

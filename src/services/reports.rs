@@ -130,7 +130,27 @@ pub struct ReportFilter {
     pub broadcast_id: Option<i64>,
 }
 
+/// Values one list of a report filter may hold (channels, sources, types).
+pub const MAX_FILTER_VALUES: usize = 100;
+
 impl ReportFilter {
+    /// Refuses lists longer than [`MAX_FILTER_VALUES`] (each becomes an `IN (…)`).
+    pub fn check(&self) -> ServiceResult<()> {
+        for (field, len) in [
+            ("filter.channelIds", self.channel_ids.len()),
+            ("filter.sources", self.sources.len()),
+            ("filter.types", self.types.len()),
+        ] {
+            if len > MAX_FILTER_VALUES {
+                return Err(ServiceError::bad_input(
+                    field,
+                    format!("A report filter lists at most {MAX_FILTER_VALUES} values."),
+                ));
+            }
+        }
+        Ok(())
+    }
+
     fn has_outgoing_only(&self) -> bool {
         !self.sources.is_empty()
             || !self.types.is_empty()

@@ -12,6 +12,24 @@ use crate::error::{ServiceError, ServiceResult};
 use crate::normalize;
 
 pub const MAX_TAG_CHARS: usize = 100;
+/// Tags one call may name (to put on contacts, take off them, or add on an import): a
+/// longer list is refused rather than sent to the database as one `IN (…)` past its limit
+/// on bound parameters.
+pub const MAX_TAGS_PER_CALL: usize = 100;
+/// Tags per statement when creating or finding many (an import's tag column): 4 columns ×
+/// 5,000 stays under SQLite's 32,766 bound parameters.
+const CHUNK: usize = 5000;
+
+/// Refuses a list of more than [`MAX_TAGS_PER_CALL`] tags.
+pub fn check_tag_count(names: &[String]) -> ServiceResult<()> {
+    if names.len() > MAX_TAGS_PER_CALL {
+        return Err(ServiceError::bad_input(
+            "tags",
+            format!("At most {MAX_TAGS_PER_CALL} tags per call; split the list."),
+        ));
+    }
+    Ok(())
+}
 
 /// A tag name as stored (spaces collapsed) and its case-insensitive key.
 pub fn normalize_tag(input: &str) -> ServiceResult<(String, String)> {
@@ -36,26 +54,31 @@ pub async fn ensure_tags(
         let (name, key) = normalize_tag(name)?;
         wanted.entry(key).or_insert(name);
     }
-    if wanted.is_empty() {
-        return Ok(Vec::new());
-    }
     let now = Utc::now();
-    let rows = wanted.iter().map(|(key, name)| tag::ActiveModel {
-        workspace_id: Set(workspace_id),
-        name: Set(name.clone()),
-        name_key: Set(key.clone()),
-        created_at: Set(now),
-        ..Default::default()
-    });
-    tag::Entity::insert_many(rows)
-        .on_conflict_do_nothing_on([tag::Column::WorkspaceId, tag::Column::NameKey])
-        .exec(conn)
-        .await?;
-    Ok(tag::Entity::find()
-        .filter(tag::Column::WorkspaceId.eq(workspace_id))
-        .filter(tag::Column::NameKey.is_in(wanted.into_keys()))
-        .all(conn)
-        .await?)
+    let wanted: Vec<(String, String)> = wanted.into_iter().collect();
+    let mut tags = Vec::with_capacity(wanted.len());
+    // In chunks: an import's tag column may name tens of thousands.
+    for chunk in wanted.chunks(CHUNK) {
+        let rows = chunk.iter().map(|(key, name)| tag::ActiveModel {
+            workspace_id: Set(workspace_id),
+            name: Set(name.clone()),
+            name_key: Set(key.clone()),
+            created_at: Set(now),
+            ..Default::default()
+        });
+        tag::Entity::insert_many(rows)
+            .on_conflict_do_nothing_on([tag::Column::WorkspaceId, tag::Column::NameKey])
+            .exec(conn)
+            .await?;
+        tags.extend(
+            tag::Entity::find()
+                .filter(tag::Column::WorkspaceId.eq(workspace_id))
+                .filter(tag::Column::NameKey.is_in(chunk.iter().map(|(key, _)| key.clone())))
+                .all(conn)
+                .await?,
+        );
+    }
+    Ok(tags)
 }
 
 /// Existing tags named `names` (case-insensitive); unknown names are ignored.

@@ -12,6 +12,10 @@ use crate::error::{ServiceError, ServiceResult, conflict_on_unique};
 use crate::normalize;
 use crate::services::field_error;
 
+/// Users one call may add, remove or make members: a longer list is refused rather than
+/// sent to the database as one `IN (…)` past its limit on bound parameters.
+pub const MAX_MEMBERS_PER_CALL: usize = 1000;
+
 pub async fn list_teams(app: &App, scope: &Scope) -> ServiceResult<Vec<team::Model>> {
     Ok(scope.select::<team::Entity>().order_by_asc(team::Column::Name).all(&app.db).await?)
 }
@@ -23,6 +27,7 @@ pub async fn find_team(app: &App, scope: &Scope, id: i64) -> ServiceResult<Optio
 pub async fn create_team(app: &App, scope: &Scope, name: &str, member_ids: &[i64]) -> ServiceResult<team::Model> {
     scope.require(Role::Admin, "Creating teams")?;
     let name = normalize::required_name(name, 100).map_err(field_error("name"))?;
+    check_count(member_ids, "memberIds")?;
     check_users(&app.db, scope, member_ids).await?;
     let now = Utc::now();
     let txn = sea_orm::TransactionTrait::begin(&app.db).await?;
@@ -61,6 +66,7 @@ pub async fn delete_team(app: &App, scope: &Scope, id: i64) -> ServiceResult<i64
 pub async fn add_team_members(app: &App, scope: &Scope, team_id: i64, user_ids: &[i64]) -> ServiceResult<team::Model> {
     scope.require(Role::Admin, "Changing team members")?;
     let team = scope.get::<team::Entity>(&app.db, "team", team_id).await?;
+    check_count(user_ids, "userIds")?;
     check_users(&app.db, scope, user_ids).await?;
     insert_members(&app.db, team.id, user_ids).await?;
     Ok(team)
@@ -74,12 +80,23 @@ pub async fn remove_team_members(
 ) -> ServiceResult<team::Model> {
     scope.require(Role::Admin, "Changing team members")?;
     let team = scope.get::<team::Entity>(&app.db, "team", team_id).await?;
+    check_count(user_ids, "userIds")?;
     team_member::Entity::delete_many()
         .filter(team_member::Column::TeamId.eq(team.id))
         .filter(team_member::Column::UserId.is_in(user_ids.iter().copied()))
         .exec(&app.db)
         .await?;
     Ok(team)
+}
+
+fn check_count(user_ids: &[i64], field: &str) -> ServiceResult<()> {
+    if user_ids.len() > MAX_MEMBERS_PER_CALL {
+        return Err(ServiceError::bad_input(
+            field,
+            format!("At most {MAX_MEMBERS_PER_CALL} users per call; split the list."),
+        ));
+    }
+    Ok(())
 }
 
 /// Fails with NOT_FOUND naming the ids that are not users of the caller's workspace.

@@ -11,6 +11,7 @@ mod dispatcher;
 mod duplicates;
 mod errors;
 mod exports;
+mod fuzz;
 mod graphql_http;
 mod helpers;
 mod imports;

@@ -20,7 +20,7 @@ use serde::{Deserialize, Serialize};
 use crate::auth::Scope;
 use crate::error::{ServiceError, ServiceResult};
 use crate::normalize;
-use crate::services::{channels, contact_fields, tags};
+use crate::services::{channels, contact_fields, contacts, tags};
 
 /// Deepest nesting of groups, and most conditions, a filter may have.
 pub const MAX_DEPTH: usize = 6;
@@ -161,7 +161,11 @@ async fn lookups(conn: &impl ConnectionTrait, scope: &Scope, filter: &Filter) ->
     let mut tag_names = Vec::new();
     let mut channel_ids = Vec::new();
     let mut count = 0;
-    walk(filter, "filter", 1, &mut count, &mut |_, condition| {
+    walk(filter, "filter", 1, &mut count, &mut |path, condition| {
+        // `check` says it too; here so that a huge list never reaches the lookups' `IN (…)`.
+        if condition.values.len() > MAX_VALUES {
+            return Err(bad(path, format!("a condition takes at most {MAX_VALUES} values")));
+        }
         match condition.field {
             Field::Tags => tag_names.extend(condition.values.iter().cloned()),
             Field::Channel => channel_ids.extend(condition.values.iter().filter_map(|v| v.trim().parse::<i64>().ok())),
@@ -215,6 +219,11 @@ fn check(
     use Operator::*;
     let op = condition.operator;
     let field = condition.field;
+    // PostgreSQL cannot compare text holding NUL (the query fails); nothing stored holds it.
+    let texts = condition.value.iter().chain(&condition.values).chain(&condition.key);
+    if texts.into_iter().any(|text| text.contains('\0')) {
+        return Err(bad(path, "a value may not contain NUL characters"));
+    }
     let allowed: &[Operator] = match field {
         Tags => &[HasAnyOf, HasAllOf, HasNoneOf],
         Channel => &[HasAnyOf, HasNoneOf],
@@ -315,6 +324,10 @@ fn check(
                 Some(ContactFieldType::Text) | None => {
                     if matches!(op, GreaterThan | LessThan) {
                         return Err(bad(path, "GREATER_THAN and LESS_THAN apply to NUMBER and DATE fields"));
+                    }
+                    if matches!(op, Contains | DoesNotContain) && raw.chars().count() > contacts::MAX_SEARCH_CHARS {
+                        let limit = contacts::MAX_SEARCH_CHARS;
+                        return Err(bad(path, format!("{} takes a value of at most {limit} characters", name(op))));
                     }
                     let text = match (field, op) {
                         (Phone, Is | IsNot) => {
