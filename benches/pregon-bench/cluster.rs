@@ -39,14 +39,8 @@ pub struct Args {
 }
 
 pub async fn run(args: Args) -> anyhow::Result<()> {
-    use sea_orm::ConnectionTrait;
     let database = setup::BenchDatabase::create(Some(&args.database_url)).await?;
-    let (app, workspace_id, token) = setup::prepare(&database).await?;
-    app.db
-        .execute_unprepared(&format!(
-            "UPDATE workspaces SET monthly_broadcast_message_limit = 1000000000 WHERE id = {workspace_id}"
-        ))
-        .await?;
+    let (app, workspace_id, token) = setup::prepare_unlimited(&database).await?;
     let seeded = setup::seed_contacts(&app, workspace_id, args.recipients, 20).await?;
     eprintln!("{} contacts seeded in {seeded:.1} s", args.recipients);
     let (mock_url, arrivals) = mock_provider::start().await?;
@@ -64,26 +58,7 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         let name = format!("{count} instance(s)");
         let id = dispatch::broadcast_to_everyone(&client, &url, &token, &mock_url, 100_000, &name).await?;
         arrivals.times.lock().expect("lock").clear();
-        gql(&client, &url, &token, "mutation($id: ID!) { sendBroadcastNow(id: $id) { id } }", json!({ "id": id }))
-            .await?;
-        let deadline = Instant::now() + Duration::from_secs(900);
-        let done = loop {
-            let current = gql(
-                &client,
-                &url,
-                &token,
-                "query($id: ID!) { broadcast(id: $id) { status sentCount totalMessages } }",
-                json!({ "id": id }),
-            )
-            .await?["broadcast"]
-                .clone();
-            if current["status"] == "COMPLETED" || current["status"] == "FAILED" {
-                break current;
-            }
-            anyhow::ensure!(Instant::now() < deadline, "not done after 15 minutes: {current}");
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        };
-        anyhow::ensure!(done["status"] == "COMPLETED", "the broadcast ended {done}");
+        let done = send_and_wait(&client, &url, &token, &id).await?;
         let times = arrivals.times.lock().expect("lock").clone();
         let keys: HashSet<&str> = times.iter().map(|(_, key)| key.as_str()).collect();
         let first = times.iter().map(|(t, _)| *t).min().ok_or_else(|| anyhow::anyhow!("nothing arrived"))?;
@@ -91,10 +66,7 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         let seconds = (last - first).as_secs_f64();
         rows.push((count, done["sentCount"].as_i64().unwrap_or(0), keys.len(), times.len() - keys.len(), seconds));
         for binary in &mut binaries {
-            let _ = std::process::Command::new("kill").args(["-TERM", &binary.pid.to_string()]).status();
-        }
-        for binary in &mut binaries {
-            let _ = tokio::time::timeout(Duration::from_secs(30), binary.child.wait()).await;
+            binary.stop().await;
         }
     }
     println!();
@@ -135,19 +107,31 @@ pub struct LoadArgs {
     database_url: String,
 }
 
-/// Sends a broadcast and waits until it is COMPLETED.
-async fn send_and_wait(client: &reqwest::Client, url: &str, token: &str, id: &str) -> anyhow::Result<()> {
+/// Sends a broadcast and waits until it is COMPLETED; its final status and counts.
+async fn send_and_wait(
+    client: &reqwest::Client,
+    url: &str,
+    token: &str,
+    id: &str,
+) -> anyhow::Result<serde_json::Value> {
     gql(client, url, token, "mutation($id: ID!) { sendBroadcastNow(id: $id) { id } }", json!({ "id": id })).await?;
     let deadline = Instant::now() + Duration::from_secs(900);
     loop {
-        let current =
-            gql(client, url, token, "query($id: ID!) { broadcast(id: $id) { status } }", json!({ "id": id })).await?;
-        match current["broadcast"]["status"].as_str() {
-            Some("COMPLETED") => return Ok(()),
-            Some("FAILED") => anyhow::bail!("the broadcast failed"),
+        let current = gql(
+            client,
+            url,
+            token,
+            "query($id: ID!) { broadcast(id: $id) { status sentCount totalMessages } }",
+            json!({ "id": id }),
+        )
+        .await?["broadcast"]
+            .clone();
+        match current["status"].as_str() {
+            Some("COMPLETED") => return Ok(current),
+            Some("FAILED") => anyhow::bail!("the broadcast failed: {current}"),
             _ => {}
         }
-        anyhow::ensure!(Instant::now() < deadline, "not done after 15 minutes");
+        anyhow::ensure!(Instant::now() < deadline, "not done after 15 minutes: {current}");
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
 }
@@ -159,12 +143,7 @@ fn no_errors(body: &[u8]) -> bool {
 pub async fn load(args: LoadArgs) -> anyhow::Result<()> {
     use sea_orm::ConnectionTrait;
     let database = setup::BenchDatabase::create(Some(&args.database_url)).await?;
-    let (app, workspace_id, token) = setup::prepare(&database).await?;
-    app.db
-        .execute_unprepared(&format!(
-            "UPDATE workspaces SET monthly_broadcast_message_limit = 1000000000 WHERE id = {workspace_id}"
-        ))
-        .await?;
+    let (app, workspace_id, token) = setup::prepare_unlimited(&database).await?;
     setup::seed_contacts(&app, workspace_id, args.contacts, 20).await?;
     let (mock_url, arrivals) = mock_provider::start().await?;
     let env = [("PREGON_DISPATCH_POLL_MS", "50")];
@@ -289,8 +268,7 @@ pub async fn load(args: LoadArgs) -> anyhow::Result<()> {
     println!();
     println!("The broadcast meanwhile: {sent_during} messages, {sending_rate:.0}/s (channel rate {}/s).", args.rate);
     for binary in &mut binaries {
-        let _ = std::process::Command::new("kill").args(["-TERM", &binary.pid.to_string()]).status();
-        let _ = tokio::time::timeout(Duration::from_secs(30), binary.child.wait()).await;
+        binary.stop().await;
     }
     database.drop_schema().await
 }

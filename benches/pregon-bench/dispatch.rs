@@ -59,13 +59,7 @@ pub struct RateArgs {
 /// The app with the dispatcher's settings for a scenario, in a workspace whose plan allows a
 /// billion broadcast messages a month.
 async fn prepare(database: &setup::BenchDatabase, concurrency: usize) -> anyhow::Result<(AppState, i64, String)> {
-    use sea_orm::ConnectionTrait;
-    let (app, workspace_id, token) = setup::prepare(database).await?;
-    app.db
-        .execute_unprepared(&format!(
-            "UPDATE workspaces SET monthly_broadcast_message_limit = 1000000000 WHERE id = {workspace_id}"
-        ))
-        .await?;
+    let (app, workspace_id, token) = setup::prepare_unlimited(database).await?;
     let mut dispatch = app.dispatch.clone();
     dispatch.concurrency = concurrency;
     dispatch.poll_ms = 50;
@@ -317,8 +311,7 @@ pub async fn rate_precision(args: RateArgs) -> anyhow::Result<()> {
         println!("| {rate}/s | {} | **{:.1}%** | {busiest} | {above} |", measured.len(), utilisation * 100.0);
     }
     for other in &mut others {
-        let _ = std::process::Command::new("kill").args(["-TERM", &other.pid.to_string()]).status();
-        let _ = tokio::time::timeout(Duration::from_secs(30), other.child.wait()).await;
+        other.stop().await;
     }
     database.drop_schema().await
 }
