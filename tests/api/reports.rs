@@ -419,7 +419,7 @@ async fn the_report_lists_show_the_seed_columns_and_stop_at_ten_thousand_rows() 
     insert(&app, workspace_id, &incoming).await;
     let lists = app
         .ok(
-            "query { messagesReport(range: { preset: TODAY }) {
+            "query { messagesReport(range: { preset: LAST_7_DAYS }) {
                 incomingMessages { totalCount edges { timestamp node { direction contact { id } channel { id } content { text } } } }
                 outgoingMessages { totalCount edges { timestamp node { status source sentBy { id } deliveredAt readAt messageType subtype } } }
                 failedMessages { totalCount edges { timestamp node { errorCode errorText } } } } }",
@@ -561,7 +561,7 @@ async fn the_failed_message_export_has_the_seed_columns_escapes_content_and_has_
     }
 
     let prepare = "mutation($range: ReportRangeInput!, $channel: ID) { exportFailedMessages(range: $range, channelId: $channel) { url messageCount } }";
-    let export = app.ok(prepare, json!({ "range": { "preset": "TODAY" }, "channel": whatsapp.to_string() })).await;
+    let export = app.ok(prepare, json!({ "range": { "preset": "LAST_7_DAYS" }, "channel": whatsapp.to_string() })).await;
     assert_eq!(export["exportFailedMessages"]["messageCount"], 2);
     let url = format!("{}{}", app.address, export["exportFailedMessages"]["url"].as_str().unwrap());
     let response = app.client.get(&url).bearer_auth(&app.token).send().await.unwrap();
@@ -602,7 +602,7 @@ async fn the_failed_message_export_has_the_seed_columns_escapes_content_and_has_
     assert!(rows[1][1].is_empty());
 
     // Every channel: all 10,052 rows, no cap.
-    let all = app.ok(prepare, json!({ "range": { "preset": "TODAY" } })).await;
+    let all = app.ok(prepare, json!({ "range": { "preset": "LAST_7_DAYS" } })).await;
     assert_eq!(all["exportFailedMessages"]["messageCount"], 10_052);
     let url = format!("{}{}", app.address, all["exportFailedMessages"]["url"].as_str().unwrap());
     let body = app.client.get(&url).bearer_auth(&app.token).send().await.unwrap().text().await.unwrap();
