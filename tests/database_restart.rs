@@ -23,7 +23,7 @@ use serde_json::{Value, json};
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 
-use helpers::{TestApp, on_postgres, test_dispatch};
+use helpers::{TestApp, on_postgres, phone_contacts_csv, test_dispatch};
 use mock_provider::MockProvider;
 
 /// The local cluster's version (`/etc/postgresql/<version>`), when this machine runs it.
@@ -60,10 +60,7 @@ async fn a_broadcast_survives_a_postgresql_restart_in_its_middle() {
     )
     .await["createChannel"]["id"]
         .clone();
-    let mut csv = String::from("first_name,phone\n");
-    for i in 0..RECIPIENTS {
-        csv.push_str(&format!("Restart {i},+59399{i:07}\n"));
-    }
+    let csv = phone_contacts_csv(RECIPIENTS, "Restart", "+59399");
     let imported = gql(
         &sender,
         "mutation($csv: String) { importContacts(csv: $csv, mode: ADD_ONLY, identifier: PHONE, tags: [\"restart\"]) { created } }",

@@ -128,6 +128,16 @@ fn init_logging() {
     }
 }
 
+/// A contacts CSV of `count` people named `<name> <i>`, each with a distinct phone number
+/// `<prefix><i, 7 digits>` (`prefix` such as `+59399`), for `importContacts` with `identifier: PHONE`.
+pub fn phone_contacts_csv(count: usize, name: &str, prefix: &str) -> String {
+    let mut csv = String::from("first_name,phone\n");
+    for i in 0..count {
+        csv.push_str(&format!("{name} {i},{prefix}{i:07}\n"));
+    }
+    csv
+}
+
 pub fn random_suffix() -> String {
     use rand::Rng;
     let mut rng = rand::rng();

@@ -87,6 +87,11 @@ impl MockProvider {
         self.state.received.lock().unwrap().len()
     }
 
+    /// The idempotency key of the `index`-th request (from 0), once it has arrived.
+    pub fn key(&self, index: usize) -> Option<String> {
+        self.state.received.lock().unwrap().get(index).map(|request| request.idempotency_key.clone())
+    }
+
     /// Distinct idempotency keys seen: the logical messages.
     pub fn logical_messages(&self) -> usize {
         self.state.seen.lock().unwrap().len()

@@ -1,6 +1,6 @@
-//! Reliability: `kill -9` at random points of a 20,000-recipient broadcast, and a provider that
-//! fails, hangs and throttles. Each test prints its figures (`reliability:` lines) for
-//! BENCHMARKS.md.
+//! Reliability: `kill -9` at random points of a 20,000-recipient broadcast, a provider that
+//! fails, hangs and throttles, and a mixed load of queries, mutations and webhooks during a
+//! broadcast. Each test prints its figures (`reliability:` lines) for BENCHMARKS.md.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -14,7 +14,7 @@ use tokio::process::Child;
 
 use crate::binary::{pregon, read_banner};
 use crate::broadcasts::{assert_counts_match_rows, custom_channel, draft, segment, send_now, wait_done};
-use crate::helpers::{TestApp, TestDatabase, on_postgres, test_dispatch};
+use crate::helpers::{TestApp, TestDatabase, on_postgres, phone_contacts_csv, test_dispatch};
 use crate::mock_provider::{MockProvider, Received, Reply};
 
 /// A `pregon` process and where it serves.
@@ -100,10 +100,7 @@ async fn kill_9_at_random_points_of_a_20000_recipient_broadcast_loses_nothing() 
     )
     .await["createChannel"]["id"]
         .clone();
-    let mut csv = String::from("first_name,phone\n");
-    for i in 0..RECIPIENTS {
-        csv.push_str(&format!("Crash {i},+59399{:07}\n", i));
-    }
+    let csv = phone_contacts_csv(RECIPIENTS, "Crash", "+59399");
     let imported = gql(
         &client,
         &endpoint,
@@ -251,10 +248,7 @@ async fn a_failing_hanging_throttling_provider_ends_every_message_sent_or_failed
     })
     .await;
     let channel = custom_channel(&app, &mock, Some(500), None).await;
-    let mut csv = String::from("first_name,phone\n");
-    for i in 0..RECIPIENTS {
-        csv.push_str(&format!("Fault {i},+59398{:07}\n", i));
-    }
+    let csv = phone_contacts_csv(RECIPIENTS, "Fault", "+59398");
     app.ok(
         "mutation($csv: String) { importContacts(csv: $csv, mode: ADD_ONLY, identifier: PHONE, tags: [\"fault\"]) { created } }",
         json!({ "csv": csv }),
@@ -304,4 +298,217 @@ async fn a_failing_hanging_throttling_provider_ends_every_message_sent_or_failed
         }
     }
     assert_counts_match_rows(&app, &id).await;
+}
+
+/// What one kind of request of the mixed load saw.
+#[derive(Default)]
+struct Tally {
+    latencies: Vec<Duration>,
+    errors: Vec<String>,
+}
+
+impl Tally {
+    fn add(&mut self, other: Tally) {
+        self.latencies.extend(other.latencies);
+        self.errors.extend(other.errors);
+    }
+
+    /// The `q`-quantile of the latencies, in milliseconds.
+    fn quantile_ms(&mut self, q: f64) -> f64 {
+        self.latencies.sort_unstable();
+        let Some(last) = self.latencies.len().checked_sub(1) else { return 0.0 };
+        self.latencies[((last as f64) * q).round() as usize].as_secs_f64() * 1000.0
+    }
+}
+
+/// One client of the mixed load: sends `next(n)` for n = 0, 1, … until `until`, one request at
+/// a time, and keeps each latency. A request fails when it is not a 200 or its body has GraphQL
+/// `errors`; `next` returning `None` means nothing to send yet.
+async fn load_client(
+    until: Instant,
+    next: impl Fn(usize) -> Option<reqwest::RequestBuilder>,
+    mut answered: impl FnMut(usize),
+) -> Tally {
+    let mut tally = Tally::default();
+    let mut n = 0;
+    while Instant::now() < until {
+        let Some(request) = next(n) else {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+            continue;
+        };
+        let sent = Instant::now();
+        let outcome = match request.send().await {
+            Ok(response) => {
+                let status = response.status();
+                match response.json::<Value>().await {
+                    Ok(body) if status == 200 && body.get("errors").is_none() => Ok(()),
+                    Ok(body) => Err(format!("{status}: {body}")),
+                    Err(error) => Err(format!("{status}: unreadable body: {error}")),
+                }
+            }
+            Err(error) => Err(format!("not answered: {error}")),
+        };
+        tally.latencies.push(sent.elapsed());
+        match outcome {
+            Ok(()) => answered(n),
+            Err(error) => tally.errors.push(error),
+        }
+        n += 1;
+    }
+    tally
+}
+
+/// The mixed load: while a broadcast sends (3,000 recipients at 300/s; on PostgreSQL two
+/// instances share it), clients query contacts and the broadcast, create contacts, and post
+/// delivery webhooks for messages the provider has just accepted, spread over the instances.
+/// No request fails, every contact created is there, every webhook's status is kept, and the
+/// broadcast completes with each recipient once. Prints each kind's p50 and p99.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_mixed_load_of_queries_mutations_and_webhooks_during_a_broadcast_has_no_errors() {
+    const RECIPIENTS: usize = 3_000;
+    const CLIENTS: usize = 3;
+    const LOAD: Duration = Duration::from_secs(8);
+    let dispatch = pregon::config::DispatcherConfig { lease_secs: 10, concurrency: 32, ..test_dispatch() };
+    let app = TestApp::spawn_with_dispatch(Default::default(), dispatch.clone()).await;
+    let peer = if on_postgres() { Some(app.peer(dispatch).await) } else { None };
+    let addresses: Vec<String> = std::iter::once(&app).chain(peer.as_ref()).map(|a| a.address.clone()).collect();
+    let mock = MockProvider::start().await;
+    let channel = custom_channel(&app, &mock, Some(300), None).await;
+    let imported = app
+        .ok(
+            "mutation($csv: String) { importContacts(csv: $csv, mode: ADD_ONLY, identifier: PHONE, tags: [\"audience\"]) { created } }",
+            json!({ "csv": phone_contacts_csv(RECIPIENTS, "Load", "+59399") }),
+        )
+        .await;
+    assert_eq!(imported["importContacts"]["created"], RECIPIENTS);
+    let segment = segment(&app, "audience").await;
+    let id = draft(&app, &channel, &segment, json!({})).await;
+    send_now(&app, &id).await;
+    let until = Instant::now() + LOAD;
+    let turn = Arc::new(AtomicUsize::new(0));
+    // Each request goes to the next instance in turn.
+    let target = {
+        let turn = turn.clone();
+        move || addresses[turn.fetch_add(1, Ordering::Relaxed) % addresses.len()].clone()
+    };
+
+    let graphql = |body: Value| {
+        let (client, token, target) = (app.client.clone(), app.token.clone(), target.clone());
+        move || client.post(format!("{}/graphql", target())).bearer_auth(&token).json(&body)
+    };
+    let contacts =
+        graphql(json!({ "query": "{ contacts(first: 20) { totalCount nodes { id displayName tags { name } } } }" }));
+    let progress = graphql(json!({
+        "query": "query($id: ID!) { broadcast(id: $id) { status sentCount deliveredCount failedCount } }",
+        "variables": { "id": id } }));
+    let queries = (0..CLIENTS).map(|c| {
+        let (contacts, progress) = (contacts.clone(), progress.clone());
+        load_client(until, move |n| Some(if (n + c) % 2 == 0 { contacts() } else { progress() }), |_| {})
+    });
+    let created = Arc::new(AtomicUsize::new(0));
+    let mutations = (0..CLIENTS).map(|c| {
+        let (client, token, target, created) = (app.client.clone(), app.token.clone(), target.clone(), created.clone());
+        load_client(
+            until,
+            move |n| {
+                let body = json!({
+                    "query": "mutation($input: CreateContactInput!) { createContact(input: $input) { id } }",
+                    "variables": { "input": { "firstName": format!("Walk-in {c}-{n}"), "tags": ["walk-in"] } } });
+                Some(client.post(format!("{}/graphql", target())).bearer_auth(&token).json(&body))
+            },
+            move |_| {
+                created.fetch_add(1, Ordering::Relaxed);
+            },
+        )
+    });
+    // Webhooks: client c confirms the provider's requests c, c + CLIENTS, … as they arrive.
+    let webhooks = (0..CLIENTS).map(|c| {
+        let (client, target, mock, channel) = (app.client.clone(), target.clone(), mock.clone(), channel.clone());
+        let confirmed = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let keys = move |n: usize| mock.key(c + n * CLIENTS);
+        let (pending, kept) = (keys.clone(), confirmed.clone());
+        async move {
+            let tally = load_client(
+                until,
+                move |n| {
+                    let key = pending(n)?;
+                    let body = json!({ "statuses": [{ "messageId": key, "status": "DELIVERED" }] });
+                    Some(client.post(format!("{}/webhooks/{channel}", target())).bearer_auth("s3cret").json(&body))
+                },
+                move |n| kept.lock().unwrap().push(keys(n).expect("answered, so it had arrived")),
+            )
+            .await;
+            let confirmed = confirmed.lock().unwrap().clone();
+            (tally, confirmed)
+        }
+    });
+    let (queries, mutations, webhooks) = tokio::join!(
+        futures_util::future::join_all(queries.map(tokio::spawn)),
+        futures_util::future::join_all(mutations.map(tokio::spawn)),
+        futures_util::future::join_all(webhooks.map(tokio::spawn)),
+    );
+    let mut tallies = [("queries", Tally::default()), ("mutations", Tally::default()), ("webhooks", Tally::default())];
+    for tally in queries {
+        tallies[0].1.add(tally.expect("client ran"));
+    }
+    for tally in mutations {
+        tallies[1].1.add(tally.expect("client ran"));
+    }
+    let mut confirmed: Vec<i64> = Vec::new();
+    for result in webhooks {
+        let (tally, keys) = result.expect("client ran");
+        tallies[2].1.add(tally);
+        confirmed.extend(keys.iter().map(|key| key.parse::<i64>().expect("the key is Pregón's message id")));
+    }
+    let done = wait_done(&app, &id, Duration::from_secs(60)).await;
+
+    let summary: Vec<String> = tallies
+        .iter_mut()
+        .map(|(name, tally)| {
+            format!(
+                "{name} {} ({} errors, p50 {:.1} ms, p99 {:.1} ms)",
+                tally.latencies.len(),
+                tally.errors.len(),
+                tally.quantile_ms(0.5),
+                tally.quantile_ms(0.99)
+            )
+        })
+        .collect();
+    eprintln!(
+        "reliability: mixed load on {} instance(s), {CLIENTS} clients per kind for {} s during a broadcast to \
+         {RECIPIENTS} at 300/s: {}",
+        1 + usize::from(peer.is_some()),
+        LOAD.as_secs(),
+        summary.join(", ")
+    );
+    for (name, tally) in &tallies {
+        assert!(tally.latencies.len() >= 50, "{name}: only {} requests", tally.latencies.len());
+        assert!(tally.errors.is_empty(), "{name} failed: {:?}", &tally.errors[..tally.errors.len().min(5)]);
+    }
+    // Nothing lost or half-written: the broadcast went to each recipient once, its counts are
+    // its rows, every contact created is there and every confirmed delivery was kept.
+    assert_eq!(done["status"], "COMPLETED");
+    assert_eq!(mock.logical_messages(), RECIPIENTS);
+    assert_eq!(mock.count(), RECIPIENTS, "no message went out twice");
+    assert_counts_match_rows(&app, &id).await;
+    let walk_ins = app.ok("{ contacts(first: 1, tag: \"walk-in\") { totalCount } }", json!({})).await;
+    assert_eq!(walk_ins["contacts"]["totalCount"], created.load(Ordering::Relaxed));
+    assert!(!confirmed.is_empty());
+    let kept = app
+        .app
+        .db
+        .query_one_raw(Statement::from_string(
+            app.app.db.get_database_backend(),
+            format!(
+                "SELECT COUNT(*) AS kept FROM messages WHERE status IN ('DELIVERED', 'READ') AND id IN ({})",
+                confirmed.iter().map(i64::to_string).collect::<Vec<_>>().join(",")
+            ),
+        ))
+        .await
+        .unwrap()
+        .unwrap()
+        .try_get::<i64>("", "kept")
+        .unwrap();
+    assert_eq!(kept, confirmed.len() as i64, "every confirmed delivery is kept");
+    assert_eq!(done["deliveredCount"], confirmed.len(), "{done:#}");
 }

@@ -561,7 +561,8 @@ async fn the_failed_message_export_has_the_seed_columns_escapes_content_and_has_
     }
 
     let prepare = "mutation($range: ReportRangeInput!, $channel: ID) { exportFailedMessages(range: $range, channelId: $channel) { url messageCount } }";
-    let export = app.ok(prepare, json!({ "range": { "preset": "LAST_7_DAYS" }, "channel": whatsapp.to_string() })).await;
+    let export =
+        app.ok(prepare, json!({ "range": { "preset": "LAST_7_DAYS" }, "channel": whatsapp.to_string() })).await;
     assert_eq!(export["exportFailedMessages"]["messageCount"], 2);
     let url = format!("{}{}", app.address, export["exportFailedMessages"]["url"].as_str().unwrap());
     let response = app.client.get(&url).bearer_auth(&app.token).send().await.unwrap();
