@@ -12,7 +12,7 @@
 //! cargo bench --bench pregon-bench -- rate-precision [--seconds 60] [--database-url …]
 //! cargo bench --bench pregon-bench -- progress-subscribers [--subscribers 10000] [--database-url …]
 //! cargo bench --bench pregon-bench -- cluster-dispatch [--recipients 30000] [--instances 1,2,3]
-//! cargo bench --bench pregon-bench -- cluster-load [--contacts 20000] [--rate 500] [--seconds 20]
+//! cargo bench --bench pregon-bench -- cluster-load [--contacts 20000] [--rate 500] [--seconds 20] [--clients 8]
 //! ```
 
 mod cluster;
