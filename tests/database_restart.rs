@@ -18,7 +18,6 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use futures_util::{SinkExt, StreamExt};
-use sea_orm::{ConnectionTrait, Statement};
 use serde_json::{Value, json};
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
@@ -145,16 +144,7 @@ async fn a_broadcast_survives_a_postgresql_restart_in_its_middle() {
     assert_eq!(done["completedRecipients"], RECIPIENTS);
     let keys: HashSet<String> = mock.received().into_iter().map(|r| r.idempotency_key).collect();
     assert_eq!(keys.len(), RECIPIENTS, "every recipient got exactly one logical message");
-    let row = sender
-        .app
-        .db
-        .query_one_raw(Statement::from_string(
-            sender.app.db.get_database_backend(),
-            "SELECT COUNT(*) AS open FROM messages WHERE status IN ('QUEUED', 'SENDING')".to_owned(),
-        ))
-        .await
-        .unwrap()
-        .unwrap();
+    let row = sender.sql_row("SELECT COUNT(*) AS open FROM messages WHERE status IN ('QUEUED', 'SENDING')").await;
     assert_eq!(row.try_get::<i64>("", "open").unwrap(), 0, "every row is terminal");
     let last = tokio::time::timeout(Duration::from_secs(15), final_status)
         .await

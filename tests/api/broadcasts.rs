@@ -120,26 +120,18 @@ pub async fn messages_of(app: &TestApp, id: &str) -> Vec<Value> {
 
 /// Counts over the broadcast's rows, as the database has them.
 pub async fn counts_from_rows(app: &TestApp, id: &str) -> Value {
-    use sea_orm::{ConnectionTrait, Statement};
     let row = app
-        .app
-        .db
-        .query_one_raw(Statement::from_string(
-            app.app.db.get_database_backend(),
-            format!(
-                "SELECT COUNT(*) AS total, \
-                 SUM(CASE WHEN sent_at IS NOT NULL THEN 1 ELSE 0 END) AS sent, \
-                 SUM(CASE WHEN delivered_at IS NOT NULL THEN 1 ELSE 0 END) AS delivered, \
-                 SUM(CASE WHEN read_at IS NOT NULL THEN 1 ELSE 0 END) AS read, \
-                 SUM(CASE WHEN status = 'FAILED' THEN 1 ELSE 0 END) AS failed, \
-                 SUM(CASE WHEN replied_at IS NOT NULL THEN 1 ELSE 0 END) AS replied, \
-                 SUM(CASE WHEN status IN ('QUEUED', 'SENDING') THEN 0 ELSE 1 END) AS completed \
-                 FROM messages WHERE broadcast_id = {id}"
-            ),
+        .sql_row(format!(
+            "SELECT COUNT(*) AS total, \
+             SUM(CASE WHEN sent_at IS NOT NULL THEN 1 ELSE 0 END) AS sent, \
+             SUM(CASE WHEN delivered_at IS NOT NULL THEN 1 ELSE 0 END) AS delivered, \
+             SUM(CASE WHEN read_at IS NOT NULL THEN 1 ELSE 0 END) AS read, \
+             SUM(CASE WHEN status = 'FAILED' THEN 1 ELSE 0 END) AS failed, \
+             SUM(CASE WHEN replied_at IS NOT NULL THEN 1 ELSE 0 END) AS replied, \
+             SUM(CASE WHEN status IN ('QUEUED', 'SENDING') THEN 0 ELSE 1 END) AS completed \
+             FROM messages WHERE broadcast_id = {id}"
         ))
-        .await
-        .unwrap()
-        .unwrap();
+        .await;
     let get = |name: &str| row.try_get::<Option<i64>>("", name).unwrap().unwrap_or(0);
     json!({
         "totalMessages": get("total"), "sentCount": get("sent"), "deliveredCount": get("delivered"),

@@ -596,7 +596,6 @@ async fn a_broadcast_whose_channel_is_deleted_before_it_starts_fails_with_that_r
 
 #[tokio::test]
 async fn stopping_the_server_hands_claimed_messages_back_and_a_restart_finishes_the_broadcast() {
-    use sea_orm::{ConnectionTrait, Statement};
     let mut app = TestApp::spawn().await;
     let mock = MockProvider::start().await;
     // Two messages a second: most of the batch is still waiting for the limiter at the stop.
@@ -611,17 +610,9 @@ async fn stopping_the_server_hands_claimed_messages_back_and_a_restart_finishes_
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     app.stop_and_wait().await;
-    let backend = app.app.db.get_database_backend();
     let sending = app
-        .app
-        .db
-        .query_one_raw(Statement::from_string(
-            backend,
-            format!("SELECT COUNT(*) AS n FROM messages WHERE broadcast_id = {id} AND status = 'SENDING'"),
-        ))
+        .sql_row(format!("SELECT COUNT(*) AS n FROM messages WHERE broadcast_id = {id} AND status = 'SENDING'"))
         .await
-        .unwrap()
-        .unwrap()
         .try_get::<i64>("", "n")
         .unwrap();
     assert_eq!(sending, 0, "claimed messages are handed back on a graceful stop");

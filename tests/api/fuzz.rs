@@ -173,13 +173,7 @@ const TABLES: [&str; 13] = [
 async fn row_counts(app: &TestApp) -> BTreeMap<&'static str, i64> {
     let columns: Vec<String> = TABLES.iter().map(|t| format!("(SELECT COUNT(*) FROM {t}) AS {t}")).collect();
     let sql = format!("SELECT {}", columns.join(", "));
-    let row = app
-        .app
-        .db
-        .query_one_raw(Statement::from_string(app.app.db.get_database_backend(), sql))
-        .await
-        .unwrap()
-        .unwrap();
+    let row = app.sql_row(sql).await;
     TABLES.iter().map(|t| (*t, row.try_get::<i64>("", t).unwrap())).collect()
 }
 

@@ -234,6 +234,13 @@ impl TestApp {
         peer
     }
 
+    /// The one row `sql` selects, read straight from the database (for tests that check what
+    /// is stored).
+    pub async fn sql_row(&self, sql: impl Into<String>) -> sea_orm::QueryResult {
+        let statement = sea_orm::Statement::from_string(self.app.db.get_database_backend(), sql.into());
+        self.app.db.query_one_raw(statement).await.expect("the query runs").expect("it selects a row")
+    }
+
     /// A GraphQL request as the workspace owner; the whole response body.
     pub async fn gql(&self, query: &str, variables: Value) -> Value {
         self.gql_as(Some(&self.token), query, variables).await

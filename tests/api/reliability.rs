@@ -495,18 +495,11 @@ async fn a_mixed_load_of_queries_mutations_and_webhooks_during_a_broadcast_has_n
     assert_eq!(walk_ins["contacts"]["totalCount"], created.load(Ordering::Relaxed));
     assert!(!confirmed.is_empty());
     let kept = app
-        .app
-        .db
-        .query_one_raw(Statement::from_string(
-            app.app.db.get_database_backend(),
-            format!(
-                "SELECT COUNT(*) AS kept FROM messages WHERE status IN ('DELIVERED', 'READ') AND id IN ({})",
-                confirmed.iter().map(i64::to_string).collect::<Vec<_>>().join(",")
-            ),
+        .sql_row(format!(
+            "SELECT COUNT(*) AS kept FROM messages WHERE status IN ('DELIVERED', 'READ') AND id IN ({})",
+            confirmed.iter().map(i64::to_string).collect::<Vec<_>>().join(",")
         ))
         .await
-        .unwrap()
-        .unwrap()
         .try_get::<i64>("", "kept")
         .unwrap();
     assert_eq!(kept, confirmed.len() as i64, "every confirmed delivery is kept");
