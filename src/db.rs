@@ -10,7 +10,10 @@ use std::time::Duration;
 
 use anyhow::Context;
 use migration::{Migrator, MigratorTrait};
-use sea_orm::{ConnectOptions, Database, DatabaseConnection, SqlxSqliteConnector};
+use sea_orm::{
+    ConnectOptions, Database, DatabaseConnection, SqliteTransactionMode, SqlxSqliteConnector, TransactionOptions,
+    TransactionTrait,
+};
 use secrecy::ExposeSecret;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 
@@ -50,6 +53,19 @@ pub async fn connect(config: &DatabaseConfig) -> anyhow::Result<DatabaseConnecti
 
 pub async fn migrate(db: &DatabaseConnection) -> anyhow::Result<()> {
     Migrator::up(db, None).await.context("database migration failed")
+}
+
+/// Starts a transaction that writes. On SQLite it is `BEGIN IMMEDIATE`: the write lock is taken
+/// up front, waiting (up to the busy timeout) for the current writer. A deferred transaction that
+/// reads first and writes later cannot wait: when another connection commits in between, SQLite
+/// answers "database is locked" at once, which reached clients as 500s under concurrent
+/// webhooks. PostgreSQL needs nothing special.
+pub async fn begin_write<C: TransactionTrait>(conn: &C) -> Result<C::Transaction, sea_orm::DbErr> {
+    conn.begin_with_options(TransactionOptions {
+        sqlite_transaction_mode: Some(SqliteTransactionMode::Immediate),
+        ..TransactionOptions::default()
+    })
+    .await
 }
 
 /// After a bulk write, refreshes the planner's statistics of the contact tables, so that the

@@ -32,10 +32,7 @@ use std::time::{Duration, Instant};
 use chrono::{DateTime, Utc};
 use entity::{BroadcastStatus, DeliveryStatus, broadcast, channel, message};
 use sea_orm::sea_query::{Expr, ExprTrait, LockBehavior, LockType, Order, Query};
-use sea_orm::{
-    ActiveEnum, ColumnTrait, ConnectionTrait, DbBackend, EntityTrait, QueryFilter, QuerySelect, Statement,
-    TransactionTrait,
-};
+use sea_orm::{ActiveEnum, ColumnTrait, ConnectionTrait, DbBackend, EntityTrait, QueryFilter, QuerySelect, Statement};
 use tokio::sync::{Semaphore, mpsc, watch};
 
 use crate::app::AppState;
@@ -545,7 +542,7 @@ async fn claim_for_sending(
         Some(daily) if app.db.get_database_backend() == DbBackend::Postgres => i64::from(daily),
         _ => return Ok((claim(&app.db, app.dispatch.lease(), key, limit).await?, false)),
     };
-    let txn = app.db.begin().await?;
+    let txn = crate::db::begin_write(&app.db).await?;
     // Never wait long for the lock, and never let a stuck holder keep it.
     txn.execute_unprepared("SET LOCAL lock_timeout = '5s'; SET LOCAL idle_in_transaction_session_timeout = '30s'")
         .await?;

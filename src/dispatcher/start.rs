@@ -22,7 +22,7 @@ use sea_orm::sea_query::{
 };
 use sea_orm::{
     ColumnTrait, Condition, ConnectionTrait, DatabaseTransaction, DbBackend, EntityTrait, PaginatorTrait, QueryFilter,
-    QueryOrder, QuerySelect, QueryTrait, TransactionTrait,
+    QueryOrder, QuerySelect, QueryTrait,
 };
 
 use crate::app::App;
@@ -63,7 +63,7 @@ pub async fn start_due(app: &App) -> ServiceResult<usize> {
 /// straight to COMPLETED when no message can be sent. `None` when it was not due or another
 /// instance started it first.
 pub async fn start_broadcast(app: &App, id: i64) -> ServiceResult<Option<broadcast::Model>> {
-    let txn = app.db.begin().await?;
+    let txn = crate::db::begin_write(&app.db).await?;
     let now = Utc::now();
     let claimed = broadcast::Entity::update_many()
         .col_expr(broadcast::Column::Status, Expr::val(BroadcastStatus::Running))

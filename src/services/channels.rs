@@ -8,10 +8,7 @@
 
 use chrono::Utc;
 use entity::{ChannelKind, Role, channel, contact_channel};
-use sea_orm::{
-    ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder,
-    TransactionTrait,
-};
+use sea_orm::{ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder};
 use serde_json::{Map, Value};
 
 use crate::app::App;
@@ -145,7 +142,7 @@ pub async fn update_channel(
 pub async fn delete_channel(app: &App, scope: &Scope, id: i64) -> ServiceResult<i64> {
     scope.require(Role::Admin, "Managing channels")?;
     let current = get_channel(&app.db, scope, id).await?;
-    let txn = app.db.begin().await?;
+    let txn = crate::db::begin_write(&app.db).await?;
     contact_channel::Entity::delete_many().filter(contact_channel::Column::ChannelId.eq(current.id)).exec(&txn).await?;
     let mut active: channel::ActiveModel = current.clone().into();
     active.credentials = Set(Value::Object(Map::new()));

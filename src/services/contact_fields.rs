@@ -7,7 +7,6 @@ use chrono::{NaiveDate, Utc};
 use entity::{ContactFieldType, Role, contact_field};
 use sea_orm::{
     ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, DbBackend, QueryFilter, QueryOrder, Statement,
-    TransactionTrait,
 };
 use serde_json::{Map, Number, Value};
 
@@ -75,7 +74,7 @@ pub async fn rename_contact_field(
 pub async fn delete_contact_field(app: &App, scope: &Scope, id: i64) -> ServiceResult<i64> {
     scope.require(Role::Admin, "Defining contact fields")?;
     let field = scope.get::<contact_field::Entity>(&app.db, "contact field", id).await?;
-    let txn = app.db.begin().await?;
+    let txn = crate::db::begin_write(&app.db).await?;
     // Keys are `[a-z][a-z0-9_]*`, so the JSON path needs no quoting.
     let backend = txn.get_database_backend();
     let statement = match backend {

@@ -11,7 +11,7 @@ use entity::{Role, channel, contact, contact_channel, contact_tag, workspace};
 use sea_orm::sea_query::{Expr, ExprTrait, Query};
 use sea_orm::{
     ActiveModelTrait, ActiveValue::Set, ColumnTrait, Condition, ConnectionTrait, EntityTrait, PaginatorTrait,
-    QueryFilter, QueryOrder, QuerySelect, TransactionTrait,
+    QueryFilter, QueryOrder, QuerySelect,
 };
 use serde_json::{Map, Value};
 
@@ -180,7 +180,7 @@ pub async fn create_contact(app: &App, scope: &Scope, new: NewContact) -> Servic
             message: "A contact needs at least a name, a phone number, an email or a channel identifier.".into(),
         });
     }
-    let txn = app.db.begin().await?;
+    let txn = crate::db::begin_write(&app.db).await?;
     let created = active.insert(&txn).await?;
     add_tags(&txn, scope, &[created.id], &new.tags).await?;
     for (channel_id, identifier) in &new.identifiers {
@@ -244,7 +244,7 @@ pub async fn update_contact(
 pub async fn delete_contact(app: &App, scope: &Scope, id: i64) -> ServiceResult<i64> {
     scope.require(Role::Manager, "Deleting contacts")?;
     let current = scope.get::<contact::Entity>(&app.db, "contact", id).await?;
-    let txn = app.db.begin().await?;
+    let txn = crate::db::begin_write(&app.db).await?;
     // The contact's messages stay in the history without it (on PostgreSQL `messages` has no
     // foreign key to do this; see the migration that dropped it).
     scope
@@ -271,7 +271,7 @@ pub async fn tag_contacts(
         return Err(ServiceError::bad_input("tags", "Give at least one tag."));
     }
     let ids: Vec<i64> = contacts.iter().map(|c| c.id).collect();
-    let txn = app.db.begin().await?;
+    let txn = crate::db::begin_write(&app.db).await?;
     add_tags(&txn, scope, &ids, tag_names).await?;
     txn.commit().await?;
     for contact in &contacts {

@@ -17,8 +17,7 @@ use chrono::{DateTime, Duration, Utc};
 use entity::{BroadcastStatus, DeliveryStatus, MessageDirection, broadcast, contact, contact_channel, message};
 use sea_orm::sea_query::{Expr, ExprTrait};
 use sea_orm::{
-    ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder,
-    QuerySelect, TransactionTrait,
+    ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
 };
 
 use crate::app::App;
@@ -249,7 +248,7 @@ async fn apply(app: &App, changes: Vec<(Change, Update)>, now: DateTime<Utc>) ->
     if changes.is_empty() {
         return Ok(Vec::new());
     }
-    let txn = app.db.begin().await?;
+    let txn = crate::db::begin_write(&app.db).await?;
     let mut raced = Vec::new();
     let mut applied = Vec::with_capacity(changes.len());
     let mut deltas: HashMap<i64, Deltas> = HashMap::new();
@@ -560,7 +559,7 @@ pub async fn record_inbound(
         }
     };
     let at = std::cmp::min(inbound.at, Utc::now());
-    let txn = app.db.begin().await?;
+    let txn = crate::db::begin_write(&app.db).await?;
     let existing = contact_channel::Entity::find()
         .filter(contact_channel::Column::ChannelId.eq(channel.id))
         .filter(contact_channel::Column::Identifier.eq(identifier.as_str()))

@@ -3,7 +3,7 @@
 
 use chrono::Utc;
 use entity::{Role, contact};
-use sea_orm::{ActiveModelTrait, ActiveValue::Set, ConnectionTrait, FromQueryResult, TransactionTrait};
+use sea_orm::{ActiveModelTrait, ActiveValue::Set, ConnectionTrait, FromQueryResult};
 use serde_json::Value;
 
 use crate::app::App;
@@ -68,7 +68,7 @@ pub async fn merge_contacts(
     if primary_id == duplicate_id {
         return Err(ServiceError::bad_input("duplicateId", "A contact cannot be merged into itself."));
     }
-    let txn = app.db.begin().await?;
+    let txn = crate::db::begin_write(&app.db).await?;
     let primary = scope.get::<contact::Entity>(&txn, "contact", primary_id).await?;
     let duplicate = scope.get::<contact::Entity>(&txn, "contact", duplicate_id).await?;
     let backend = txn.get_database_backend();

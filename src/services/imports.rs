@@ -262,7 +262,7 @@ pub async fn import_contacts(app: &App, scope: &Scope, request: ImportRequest) -
     }
 
     let matched = started.elapsed();
-    let txn = app.db.begin().await?;
+    let txn = crate::db::begin_write(&app.db).await?;
     let now = Utc::now();
     let mut tagged: Vec<(i64, Vec<String>)> = Vec::with_capacity(creates.len() + updates.len());
     let backend = txn.get_database_backend();

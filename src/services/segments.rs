@@ -12,7 +12,7 @@ use entity::{Role, contact, segment, workspace};
 use sea_orm::sea_query::Expr;
 use sea_orm::{
     ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, PaginatorTrait, QueryFilter,
-    QueryOrder, TransactionTrait,
+    QueryOrder,
 };
 
 pub use filter::Filter;
@@ -52,7 +52,7 @@ pub async fn create_segment(app: &App, scope: &Scope, name: &str, filter: Filter
     scope.require(Role::Manager, "Managing segments")?;
     let name = normalize::required_name(name, 100).map_err(field_error("name"))?;
     filter::validate(&app.db, scope, &filter).await?;
-    let txn = app.db.begin().await?;
+    let txn = crate::db::begin_write(&app.db).await?;
     // Writing the workspace row first serialises segment creation per workspace (a row
     // lock on PostgreSQL, the write lock on SQLite), so two creations at 499 cannot both pass.
     let workspace = lock_workspace(&txn, scope).await?;

@@ -7,7 +7,7 @@ use chrono::Utc;
 use entity::{Role, user};
 use sea_orm::{
     ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, PaginatorTrait, QueryFilter,
-    QueryOrder, TransactionTrait,
+    QueryOrder,
 };
 
 use crate::app::App;
@@ -102,7 +102,7 @@ pub async fn delete_user(app: &App, scope: &Scope, id: i64) -> ServiceResult<i64
     if current.role == Role::Owner {
         ensure_another_owner(&app.db, scope, current.id).await?;
     }
-    let txn = app.db.begin().await?;
+    let txn = crate::db::begin_write(&app.db).await?;
     // Messages keep no foreign key to users on PostgreSQL (see the migration that dropped it):
     // their sender is cleared here, as ON DELETE SET NULL would.
     scope

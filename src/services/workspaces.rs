@@ -2,10 +2,7 @@
 
 use chrono::Utc;
 use entity::{ChannelKind, Role, channel, user, workspace};
-use sea_orm::{
-    ActiveModelTrait, ActiveValue::Set, ConnectionTrait, DatabaseConnection, EntityTrait, PaginatorTrait,
-    TransactionTrait,
-};
+use sea_orm::{ActiveModelTrait, ActiveValue::Set, ConnectionTrait, DatabaseConnection, EntityTrait, PaginatorTrait};
 
 use crate::app::App;
 use crate::auth::Scope;
@@ -76,7 +73,7 @@ pub async fn create_workspace(
     let name = normalize::required_name(&settings.name, 100).map_err(field_error("name"))?;
     let tz = time_zone(&settings.time_zone)?;
     let email = normalize::email(&settings.owner_email).map_err(field_error("ownerEmail"))?;
-    let txn = db.begin().await?;
+    let txn = crate::db::begin_write(db).await?;
     let created = create_in(&txn, name, tz, email, settings.monthly_message_limit).await?;
     txn.commit().await?;
     Ok(created)
@@ -141,7 +138,7 @@ pub async fn ensure_first_workspace(
     db: &DatabaseConnection,
     settings: &WorkspaceDefaults,
 ) -> ServiceResult<Option<CreatedWorkspace>> {
-    let txn = db.begin().await?;
+    let txn = crate::db::begin_write(db).await?;
     if txn.get_database_backend() == sea_orm::DbBackend::Postgres {
         txn.execute_unprepared("SELECT pg_advisory_xact_lock(727366001)").await?;
     }
