@@ -26,6 +26,8 @@ pub struct App {
     pub dispatcher_wake: Notify,
     /// The URL providers reach this server at; set once the listener is bound.
     pub public_url: std::sync::OnceLock<String>,
+    /// Applies provider callbacks in batches (`services::delivery::ingest`).
+    pub ingestor: crate::services::delivery::Ingestor,
 }
 
 impl App {

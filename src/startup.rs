@@ -32,6 +32,7 @@ pub async fn prepare(
         dispatch,
         dispatcher_wake: Default::default(),
         public_url: Default::default(),
+        ingestor: Default::default(),
     })))
 }
 

@@ -71,6 +71,7 @@ async fn prepare(database: &setup::BenchDatabase, concurrency: usize) -> anyhow:
         dispatch,
         dispatcher_wake: Default::default(),
         public_url: Default::default(),
+        ingestor: Default::default(),
     }));
     Ok((app, workspace_id, token))
 }

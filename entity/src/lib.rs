@@ -11,6 +11,7 @@ pub mod contact;
 pub mod contact_channel;
 pub mod contact_field;
 pub mod contact_tag;
+pub mod early_status;
 pub mod enums;
 pub mod message;
 pub mod rate_limit;

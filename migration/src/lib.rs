@@ -22,6 +22,7 @@ mod m20261122_000014_alter_broadcasts;
 mod m20261122_000015_alter_messages;
 mod m20261122_000016_report_indexes;
 mod m20261201_000017_create_rate_limits;
+mod m20261202_000018_create_early_statuses;
 
 pub struct Migrator;
 
@@ -46,6 +47,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261122_000015_alter_messages::Migration),
             Box::new(m20261122_000016_report_indexes::Migration),
             Box::new(m20261201_000017_create_rate_limits::Migration),
+            Box::new(m20261202_000018_create_early_statuses::Migration),
         ]
     }
 }

@@ -20,8 +20,8 @@ use serde_json::json;
 use super::adapter::{
     ChannelAdapter, MAX_ERROR_TEXT, Outgoing, SendOutcome, StatusReport, misconfigured, retry_after, transport_failure,
 };
+use super::webhook::Inbound;
 use super::webhook::{WebhookError, WebhookEvents, WebhookRequest, secret_matches};
-use crate::services::delivery::Inbound;
 
 pub struct CustomAdapter {
     client: reqwest::Client,

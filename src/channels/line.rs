@@ -18,8 +18,8 @@ use serde_json::{Value, json};
 use super::adapter::{
     ChannelAdapter, Outgoing, SendOutcome, credential, error_text, misconfigured, retry_after, transport_failure,
 };
+use super::webhook::Inbound;
 use super::webhook::{WebhookError, WebhookEvents, WebhookRequest, hmac_sha256_base64_matches, unix_millis};
-use crate::services::delivery::Inbound;
 
 pub struct LineAdapter {
     client: reqwest::Client,

@@ -24,9 +24,9 @@ use super::adapter::{
     ChannelAdapter, Outgoing, SendOutcome, StatusReport, credential, error_text, misconfigured, retry_after,
     transport_failure,
 };
+use super::webhook::Inbound;
 use super::webhook::{Watermark, WebhookError, WebhookEvents, WebhookRequest, unix_millis};
 use super::whatsapp::{DEFAULT_API_VERSION, GraphError, meta_signature};
-use crate::services::delivery::Inbound;
 
 pub struct MessengerAdapter {
     client: reqwest::Client,

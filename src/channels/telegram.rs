@@ -20,8 +20,8 @@ use serde_json::{Value, json};
 use super::adapter::{
     ChannelAdapter, Outgoing, SendOutcome, credential, error_text, misconfigured, retry_after, transport_failure,
 };
+use super::webhook::Inbound;
 use super::webhook::{WebhookError, WebhookEvents, WebhookRequest, secret_matches};
-use crate::services::delivery::Inbound;
 
 pub struct TelegramAdapter {
     client: reqwest::Client,

@@ -27,8 +27,8 @@ use super::adapter::{
     ChannelAdapter, Outgoing, SendOutcome, StatusReport, credential, error_text, misconfigured, retry_after,
     transport_failure,
 };
+use super::webhook::Inbound;
 use super::webhook::{WebhookError, WebhookEvents, WebhookRequest, hmac_sha1_base64_matches};
-use crate::services::delivery::Inbound;
 
 /// Twilio's error for a recipient who opted out (replied STOP).
 const UNSUBSCRIBED: i64 = 21610;

@@ -21,8 +21,8 @@ use super::adapter::{
     ChannelAdapter, Outgoing, SendOutcome, StatusReport, credential, error_text, misconfigured, retry_after,
     transport_failure,
 };
+use super::webhook::Inbound;
 use super::webhook::{WebhookError, WebhookEvents, WebhookRequest, hmac_sha256_hex_matches, unix_millis};
-use crate::services::delivery::Inbound;
 
 /// Longest sender name Viber takes.
 const MAX_SENDER_NAME: usize = 28;

@@ -16,7 +16,6 @@ use sha2::{Digest, Sha256};
 
 use super::adapter::StatusReport;
 use super::{custom, line, messenger, telegram, twilio, viber, whatsapp};
-use crate::services::delivery::Inbound;
 
 /// One webhook request, as received.
 pub struct WebhookRequest<'a> {
@@ -56,6 +55,17 @@ pub struct Watermark {
     pub until: DateTime<Utc>,
 }
 
+/// A message a contact sent to the workspace on a channel.
+#[derive(Debug, Clone)]
+pub struct Inbound {
+    /// The sender's identifier on the channel.
+    pub from: String,
+    pub text: Option<String>,
+    pub at: DateTime<Utc>,
+    /// The provider's id for the message: a redelivery carries the same id and is stored once.
+    pub provider_message_id: Option<String>,
+}
+
 /// What one webhook request says.
 #[derive(Debug, Default)]
 pub struct WebhookEvents {
@@ -65,11 +75,13 @@ pub struct WebhookEvents {
     /// Recipients the provider says can no longer be reached on the channel (blocked the bot,
     /// unsubscribed): marked unreachable until they write again.
     pub unreachable: Vec<String>,
+    /// Recipients the provider says can be reached again (unblocked the bot, subscribed again).
+    pub reachable: Vec<String>,
 }
 
 impl WebhookEvents {
     pub fn len(&self) -> usize {
-        self.statuses.len() + self.watermarks.len() + self.inbound.len() + self.unreachable.len()
+        self.statuses.len() + self.watermarks.len() + self.inbound.len() + self.unreachable.len() + self.reachable.len()
     }
 
     pub fn is_empty(&self) -> bool {

@@ -25,10 +25,10 @@ use super::adapter::{
     ChannelAdapter, Outgoing, SendOutcome, StatusReport, credential, error_text, misconfigured, retry_after,
     transport_failure,
 };
+use super::webhook::Inbound;
 use super::webhook::{
     WebhookError, WebhookEvents, WebhookRequest, hmac_sha256_hex_matches, secret_matches, unix_seconds,
 };
-use crate::services::delivery::Inbound;
 
 /// The Graph API version used when the channel does not name one.
 pub const DEFAULT_API_VERSION: &str = "v21.0";

@@ -3,10 +3,12 @@
 //!
 //! Each provider's request is read the provider's way by `channels::webhook` (signature first:
 //! a missing or wrong one is 401 and changes nothing); the events are applied by
-//! `services::delivery`. A status for a message Pregón does not know is acknowledged (so the
-//! provider does not retry forever) and logged. Statuses only move forward; inbound messages
-//! update the contact's messaging window and last interacted channel and count as replies to a
-//! broadcast sent in the previous 24 hours.
+//! `services::delivery::ingest` in one call, which answers once they are committed. A status
+//! for a message Pregón does not know is acknowledged (so the provider does not retry forever)
+//! and logged; one that names a provider id no message carries yet is held until the send's
+//! answer records it. Statuses only move forward; inbound messages are stored once per
+//! provider id, update the contact's messaging window and last interacted channel and count as
+//! replies to a broadcast sent in the previous 24 hours.
 
 use std::collections::HashMap;
 
@@ -58,34 +60,21 @@ pub async fn receive(
             "The callback holds a NUL character (U+0000), which Pregón cannot store; nothing was applied.",
         );
     }
-    let statuses = events.statuses.len() + events.watermarks.len();
-    let mut unknown = match delivery::apply_reports(app, events.statuses).await {
-        Ok(unknown) => unknown,
+    let kind = channel.kind;
+    let summary = match delivery::ingest(&state.app, channel, events).await {
+        Ok(summary) => summary,
         Err(err) => return internal(err),
     };
-    match delivery::apply_watermarks(app, &channel, events.watermarks).await {
-        Ok(missed) => unknown += missed,
-        Err(err) => return internal(err),
-    }
-    let identifier = crate::channels::capabilities(channel.kind).identifier;
-    for address in &events.unreachable {
-        let address = identifier.normalize(address, None).unwrap_or_else(|_| address.clone());
-        if let Err(err) = delivery::mark_unreachable(app, channel.id, &address).await {
-            return internal(err);
-        }
-    }
-    let mut received = 0;
-    for inbound in events.inbound {
-        match delivery::record_inbound(app, &channel, inbound).await {
-            Ok(Some(_)) => received += 1,
-            Ok(None) => {}
-            Err(err) => return internal(err),
-        }
-    }
-    if let Some((content_type, body)) = webhook::acknowledgement(channel.kind) {
+    if let Some((content_type, body)) = webhook::acknowledgement(kind) {
         return (StatusCode::OK, [(header::CONTENT_TYPE, content_type)], body).into_response();
     }
-    let body = serde_json::json!({ "statuses": statuses, "unknownMessages": unknown, "messages": received });
+    let body = serde_json::json!({
+        "statuses": summary.statuses,
+        "unknownMessages": summary.unknown,
+        "heldStatuses": summary.held,
+        "messages": summary.messages,
+        "duplicateMessages": summary.duplicates,
+    });
     (StatusCode::OK, [(header::CONTENT_TYPE, "application/json")], body.to_string()).into_response()
 }
 
@@ -103,7 +92,7 @@ fn holds_nul(events: &WebhookEvents) -> bool {
                 || inbound.text.as_deref().is_some_and(nul)
                 || inbound.provider_message_id.as_deref().is_some_and(nul)
         })
-        || events.unreachable.iter().any(|address| nul(address))
+        || events.unreachable.iter().chain(&events.reachable).any(|address| nul(address))
 }
 
 /// `GET /webhooks/{channelId}`: Meta's subscription check, answered with `hub.challenge`.

@@ -1,6 +1,11 @@
 //! Delivery statuses: the one place where a message's status changes, whoever reports it (the
 //! dispatcher, a provider's webhook, the sandbox), and where inbound messages are recorded.
 //!
+//! - this file: the pure `transition` and `record`, which writes changes with their counters;
+//! - `ingest`: everything a provider's callback says, applied in batches (group commit);
+//! - `inbound`: messages contacts send, matched to the contact they come from;
+//! - `early`: statuses that arrive before the provider's answer to the send named the message.
+//!
 //! Rules (DESIGN.md, seed 003): statuses only move forward (QUEUED → SENDING → SENT →
 //! DELIVERED → READ); FAILED is final and can only follow QUEUED, SENDING or SENT; a later
 //! status fills the earlier timestamps it implies (a READ is also delivered and sent); nothing
@@ -14,18 +19,19 @@
 use std::collections::HashMap;
 
 use chrono::{DateTime, Duration, Utc};
-use entity::{BroadcastStatus, DeliveryStatus, MessageDirection, broadcast, contact, contact_channel, message};
+use entity::{BroadcastStatus, DeliveryStatus, broadcast, contact_channel, message};
 use sea_orm::sea_query::{Expr, ExprTrait};
-use sea_orm::{
-    ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
-};
+use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter};
 
 use crate::app::App;
-use crate::channels::adapter::StatusReport;
-use crate::channels::capabilities;
-use crate::channels::webhook::Watermark;
-use crate::error::{ServiceError, ServiceResult};
-use crate::events::{ChangeAction, Event, MessageStatusEvent};
+use crate::error::ServiceResult;
+use crate::events::{ChangeAction, MessageStatusEvent};
+
+mod early;
+pub mod inbound;
+pub mod ingest;
+
+pub use ingest::{IngestSummary, Ingestor, apply_reports, ingest};
 
 /// Statuses are tracked for this long after sending (seed 004).
 pub const TRACKING_DAYS: i64 = 30;
@@ -40,7 +46,9 @@ pub struct Tracked {
     pub workspace_id: i64,
     pub broadcast_id: Option<i64>,
     pub contact_id: Option<i64>,
+    pub channel_id: Option<i64>,
     pub status: DeliveryStatus,
+    pub provider_message_id: Option<String>,
     pub sent_at: Option<DateTime<Utc>>,
     pub delivered_at: Option<DateTime<Utc>>,
     pub read_at: Option<DateTime<Utc>>,
@@ -54,7 +62,9 @@ impl From<&message::Model> for Tracked {
             workspace_id: m.workspace_id,
             broadcast_id: m.broadcast_id,
             contact_id: m.contact_id,
+            channel_id: m.channel_id,
             status: m.status,
+            provider_message_id: m.provider_message_id.clone(),
             sent_at: m.sent_at,
             delivered_at: m.delivered_at,
             read_at: m.read_at,
@@ -127,10 +137,51 @@ fn rank(status: DeliveryStatus) -> u8 {
     }
 }
 
+impl Tracked {
+    /// The row as it is once `change` is written.
+    fn after(&self, change: &Change, now: DateTime<Utc>) -> Tracked {
+        let mut next = self.clone();
+        next.status = change.to;
+        if change.set_sent {
+            next.sent_at = Some(now);
+        }
+        if change.set_delivered {
+            next.delivered_at = Some(now);
+        }
+        if change.set_read {
+            next.read_at = Some(now);
+        }
+        if change.provider_message_id.is_some() {
+            next.provider_message_id.clone_from(&change.provider_message_id);
+        }
+        next
+    }
+}
+
 /// The change `update` makes to `message` at `now`; `None` when it changes nothing (a status
 /// that would move backwards, anything after FAILED, anything after the tracking period).
+///
+/// One exception to "never backwards": the provider's answer to the send can arrive after its
+/// own DELIVERED or READ callback (the callback named our id). The acceptance then changes no
+/// status but records the provider's message id, which later statuses are looked up by.
 pub fn transition(message: &Tracked, update: &Update, now: DateTime<Utc>) -> Option<Change> {
     let current = rank(message.status);
+    if let Update::Accepted { provider_message_id: Some(id) } = update
+        && current >= 2
+        && message.provider_message_id.is_none()
+    {
+        return Some(Change {
+            message: message.clone(),
+            to: message.status,
+            set_sent: false,
+            set_delivered: false,
+            set_read: false,
+            provider_message_id: Some(id.clone()),
+            error: None,
+            next_attempt_at: None,
+            deltas: Deltas::default(),
+        });
+    }
     if message.status == DeliveryStatus::Failed {
         return None;
     }
@@ -211,20 +262,25 @@ pub async fn record(app: &App, mut known: Vec<Tracked>, updates: Vec<(i64, Updat
         if !missing.is_empty() {
             known.extend(load_tracked(&app.db, &missing).await?);
         }
-        let by_id: HashMap<i64, Tracked> = known.drain(..).map(|t| (t.id, t)).collect();
+        let mut by_id: HashMap<i64, Tracked> = known.drain(..).map(|t| (t.id, t)).collect();
         let now = Utc::now();
         let mut changes = Vec::with_capacity(pending.len());
         let mut retry_updates = Vec::new();
+        // Several updates of one message in one batch (DELIVERED and READ posted together)
+        // apply in order, each from the row as the one before leaves it.
         for (id, update) in pending.drain(..) {
-            let Some(message) = by_id.get(&id) else { continue };
+            let Some(message) = by_id.get_mut(&id) else { continue };
             if let Some(change) = transition(message, &update, now) {
+                *message = message.after(&change, now);
                 changes.push((change, update));
             }
         }
-        let raced = apply(app, changes, now).await?;
+        let (raced, named) = apply(app, changes, now).await?;
         for (change, update) in raced {
             retry_updates.push((change.message.id, update));
         }
+        // Statuses that came before the provider's id was known apply now.
+        retry_updates.extend(early::claim(app, &named).await?);
         pending = retry_updates;
     }
     if !pending.is_empty() {
@@ -242,11 +298,18 @@ async fn load_tracked(conn: &impl ConnectionTrait, ids: &[i64]) -> ServiceResult
     Ok(rows)
 }
 
+/// A message that now carries its provider's id: (channel, provider message id, message id).
+pub(crate) type Named = (i64, String, i64);
+
 /// Writes `changes` in one transaction with the counters they move; returns those whose row
-/// had changed meanwhile (not applied).
-async fn apply(app: &App, changes: Vec<(Change, Update)>, now: DateTime<Utc>) -> ServiceResult<Vec<(Change, Update)>> {
+/// had changed meanwhile (not applied), and the messages that got their provider's id.
+async fn apply(
+    app: &App,
+    changes: Vec<(Change, Update)>,
+    now: DateTime<Utc>,
+) -> ServiceResult<(Vec<(Change, Update)>, Vec<Named>)> {
     if changes.is_empty() {
-        return Ok(Vec::new());
+        return Ok((Vec::new(), Vec::new()));
     }
     let txn = crate::db::begin_write(&app.db).await?;
     let mut raced = Vec::new();
@@ -358,7 +421,15 @@ async fn apply(app: &App, changes: Vec<(Change, Update)>, now: DateTime<Utc>) ->
         }
     }
     txn.commit().await?;
-    for change in &applied {
+    let named = applied
+        .iter()
+        .filter_map(|change| {
+            let channel_id = change.message.channel_id?;
+            let provider_id = change.provider_message_id.clone()?;
+            Some((channel_id, provider_id, change.message.id))
+        })
+        .collect();
+    for change in applied.iter().filter(|change| change.to != change.message.status) {
         app.events.publish_message(MessageStatusEvent {
             workspace_id: change.message.workspace_id,
             message_id: change.message.id,
@@ -375,7 +446,7 @@ async fn apply(app: &App, changes: Vec<(Change, Update)>, now: DateTime<Utc>) ->
     for model in &completed {
         crate::services::broadcasts::announce(app, model, ChangeAction::Updated);
     }
-    Ok(raced)
+    Ok((raced, named))
 }
 
 /// SENDING → SENT with nothing else to record: the common case, written in bulk.
@@ -425,91 +496,6 @@ pub async fn complete_broadcast(
         .pop())
 }
 
-/// Applies statuses a provider reported (webhooks, the sandbox): each finds its message by our
-/// id or by the provider's id on that channel. Answers how many named no known message (they
-/// are acknowledged to the provider all the same, and logged).
-pub async fn apply_reports(app: &App, reports: Vec<StatusReport>) -> ServiceResult<usize> {
-    let mut updates = Vec::with_capacity(reports.len());
-    let mut unknown = 0;
-    for report in reports {
-        let found = match (report.message_id, &report.provider_message_id) {
-            (Some(id), _) => {
-                message::Entity::find_by_id(id)
-                    .filter(message::Column::ChannelId.eq(report.channel_id))
-                    .one(&app.db)
-                    .await?
-            }
-            (None, Some(provider_id)) => {
-                message::Entity::find()
-                    .filter(message::Column::ChannelId.eq(report.channel_id))
-                    .filter(message::Column::ProviderMessageId.eq(provider_id.as_str()))
-                    .one(&app.db)
-                    .await?
-            }
-            (None, None) => None,
-        };
-        let Some(found) = found else {
-            unknown += 1;
-            continue;
-        };
-        let update = match report.status {
-            DeliveryStatus::Sent => Update::Accepted { provider_message_id: report.provider_message_id.clone() },
-            DeliveryStatus::Delivered => Update::Delivered,
-            DeliveryStatus::Read => Update::Read,
-            DeliveryStatus::Failed => {
-                let (code, text) = report
-                    .error
-                    .clone()
-                    .unwrap_or_else(|| ("PROVIDER_FAILED".into(), "The provider reported the message failed.".into()));
-                Update::Failed { code, text }
-            }
-            DeliveryStatus::Queued | DeliveryStatus::Sending => continue,
-        };
-        updates.push((found.id, update));
-    }
-    if unknown > 0 {
-        tracing::warn!(unknown, "status reports for messages Pregón does not know; acknowledged and ignored");
-    }
-    record(app, Vec::new(), updates).await?;
-    Ok(unknown)
-}
-
-/// Applies watermarks ("everything sent to this address up to then was delivered/read"): each
-/// outgoing message to the address on the channel, sent by then and not yet that far along,
-/// moves forward. Answers how many watermarks matched no message.
-pub async fn apply_watermarks(
-    app: &App,
-    channel: &entity::channel::Model,
-    watermarks: Vec<Watermark>,
-) -> ServiceResult<usize> {
-    let mut unmatched = 0;
-    let mut updates = Vec::new();
-    for watermark in watermarks {
-        let (update, behind) = match watermark.status {
-            DeliveryStatus::Delivered => (Update::Delivered, vec![DeliveryStatus::Sent]),
-            DeliveryStatus::Read => (Update::Read, vec![DeliveryStatus::Sent, DeliveryStatus::Delivered]),
-            _ => continue,
-        };
-        let ids: Vec<i64> = message::Entity::find()
-            .select_only()
-            .column(message::Column::Id)
-            .filter(message::Column::ChannelId.eq(channel.id))
-            .filter(message::Column::Direction.eq(MessageDirection::Outgoing))
-            .filter(message::Column::Address.eq(watermark.address.as_str()))
-            .filter(message::Column::Status.is_in(behind))
-            .filter(message::Column::SentAt.lte(watermark.until))
-            .into_tuple()
-            .all(&app.db)
-            .await?;
-        if ids.is_empty() {
-            unmatched += 1;
-        }
-        updates.extend(ids.into_iter().map(|id| (id, update.clone())));
-    }
-    record(app, Vec::new(), updates).await?;
-    Ok(unmatched)
-}
-
 /// Marks `address` unreachable on the channel (the provider says the contact blocked it or
 /// unsubscribed); it is reachable again when the contact next writes.
 pub async fn mark_unreachable(app: &App, channel_id: i64, address: &str) -> ServiceResult<()> {
@@ -523,174 +509,6 @@ pub async fn mark_unreachable(app: &App, channel_id: i64, address: &str) -> Serv
     Ok(())
 }
 
-/// A message a contact sent to the workspace on a channel.
-#[derive(Debug, Clone)]
-pub struct Inbound {
-    /// The sender's identifier on the channel.
-    pub from: String,
-    pub text: Option<String>,
-    pub at: DateTime<Utc>,
-    /// The provider's id for the message.
-    pub provider_message_id: Option<String>,
-}
-
-/// Records an inbound message: the contact (created when the identifier is new), its messaging
-/// window and last interacted channel, the message row, and a reply to the broadcast message
-/// sent to that contact in the previous 24 hours. Answers the contact's id, or `None` when the
-/// identifier is not valid for the channel (logged and skipped).
-pub async fn record_inbound(
-    app: &App,
-    channel: &entity::channel::Model,
-    inbound: Inbound,
-) -> ServiceResult<Option<i64>> {
-    let caps = capabilities(channel.kind);
-    let workspace = entity::workspace::Entity::find_by_id(channel.workspace_id)
-        .one(&app.db)
-        .await?
-        .ok_or_else(|| ServiceError::internal(anyhow::anyhow!("channel {} has no workspace", channel.id)))?;
-    let identifier = match caps.identifier.normalize(&inbound.from, workspace.default_country.as_deref()) {
-        Ok(identifier) => identifier,
-        Err(_) => {
-            tracing::warn!(
-                channel_id = channel.id,
-                "inbound message from an identifier not valid for the channel; skipped"
-            );
-            return Ok(None);
-        }
-    };
-    let at = std::cmp::min(inbound.at, Utc::now());
-    let txn = crate::db::begin_write(&app.db).await?;
-    let existing = contact_channel::Entity::find()
-        .filter(contact_channel::Column::ChannelId.eq(channel.id))
-        .filter(contact_channel::Column::Identifier.eq(identifier.as_str()))
-        .one(&txn)
-        .await?;
-    let (contact_id, created) = match existing {
-        Some(row) => {
-            if row.last_incoming_at.is_none_or(|last| last < at) {
-                contact_channel::Entity::update_many()
-                    .col_expr(contact_channel::Column::LastIncomingAt, Expr::val(at))
-                    .col_expr(contact_channel::Column::UnreachableAt, Expr::val(None::<DateTime<Utc>>))
-                    .filter(contact_channel::Column::Id.eq(row.id))
-                    .exec(&txn)
-                    .await?;
-            }
-            (row.contact_id, false)
-        }
-        None => {
-            let now = Utc::now();
-            let phone = (caps.identifier == crate::channels::IdentifierKind::Phone).then(|| identifier.clone());
-            let email = (caps.identifier == crate::channels::IdentifierKind::Email).then(|| identifier.clone());
-            let created = contact::ActiveModel {
-                workspace_id: Set(channel.workspace_id),
-                phone: Set(phone),
-                email: Set(email),
-                custom_fields: Set(serde_json::json!({})),
-                created_at: Set(now),
-                updated_at: Set(now),
-                ..Default::default()
-            }
-            .insert(&txn)
-            .await?;
-            contact_channel::ActiveModel {
-                workspace_id: Set(channel.workspace_id),
-                contact_id: Set(created.id),
-                channel_id: Set(channel.id),
-                identifier: Set(identifier.clone()),
-                last_incoming_at: Set(Some(at)),
-                created_at: Set(now),
-                ..Default::default()
-            }
-            .insert(&txn)
-            .await?;
-            (created.id, true)
-        }
-    };
-    contact::Entity::update_many()
-        .col_expr(contact::Column::LastInteractionAt, Expr::val(at))
-        .col_expr(contact::Column::LastInteractedChannelId, Expr::val(channel.id))
-        .col_expr(contact::Column::UpdatedAt, Expr::val(Utc::now()))
-        .filter(contact::Column::Id.eq(contact_id))
-        .filter(
-            sea_orm::Condition::any()
-                .add(contact::Column::LastInteractionAt.is_null())
-                .add(contact::Column::LastInteractionAt.lte(at)),
-        )
-        .exec(&txn)
-        .await?;
-    let now = Utc::now();
-    message::ActiveModel {
-        workspace_id: Set(channel.workspace_id),
-        contact_id: Set(Some(contact_id)),
-        channel_id: Set(Some(channel.id)),
-        direction: Set(MessageDirection::Incoming),
-        content: Set(serde_json::json!({ "text": inbound.text })),
-        address: Set(Some(identifier)),
-        status: Set(DeliveryStatus::Delivered),
-        delivered_at: Set(Some(at)),
-        provider_message_id: Set(inbound.provider_message_id),
-        attempts: Set(0),
-        created_at: Set(at),
-        updated_at: Set(now),
-        ..Default::default()
-    }
-    .insert(&txn)
-    .await?;
-    let replied = record_reply(&txn, contact_id, at, now).await?;
-    txn.commit().await?;
-    if let Some(model) = replied {
-        app.progress.publish(&model);
-    }
-    app.events.publish(Event::ContactChanged {
-        workspace_id: channel.workspace_id,
-        contact_id,
-        action: if created { ChangeAction::Created } else { ChangeAction::Updated },
-    });
-    Ok(Some(contact_id))
-}
-
-/// Marks the latest broadcast message sent to the contact in the previous 24 hours as
-/// replied (once), and counts it on its broadcast.
-async fn record_reply(
-    conn: &impl ConnectionTrait,
-    contact_id: i64,
-    at: DateTime<Utc>,
-    now: DateTime<Utc>,
-) -> ServiceResult<Option<broadcast::Model>> {
-    let answered = message::Entity::find()
-        .filter(message::Column::ContactId.eq(contact_id))
-        .filter(message::Column::Direction.eq(MessageDirection::Outgoing))
-        .filter(message::Column::BroadcastId.is_not_null())
-        .filter(message::Column::SentAt.gte(at - Duration::hours(REPLY_WINDOW_HOURS)))
-        .filter(message::Column::SentAt.lte(at))
-        .filter(message::Column::RepliedAt.is_null())
-        .order_by_desc(message::Column::SentAt)
-        .one(conn)
-        .await?;
-    let Some(answered) = answered else {
-        return Ok(None);
-    };
-    let marked = message::Entity::update_many()
-        .col_expr(message::Column::RepliedAt, Expr::val(at))
-        .filter(message::Column::Id.eq(answered.id))
-        .filter(message::Column::RepliedAt.is_null())
-        .exec(conn)
-        .await?;
-    if marked.rows_affected == 0 {
-        return Ok(None);
-    }
-    let Some(broadcast_id) = answered.broadcast_id else {
-        return Ok(None);
-    };
-    Ok(broadcast::Entity::update_many()
-        .col_expr(broadcast::Column::RepliedCount, Expr::col(broadcast::Column::RepliedCount).add(1))
-        .col_expr(broadcast::Column::UpdatedAt, Expr::val(now))
-        .filter(broadcast::Column::Id.eq(broadcast_id))
-        .exec_with_returning(conn)
-        .await?
-        .pop())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -702,7 +520,9 @@ mod tests {
             workspace_id: 1,
             broadcast_id: Some(1),
             contact_id: Some(1),
+            channel_id: Some(1),
             status,
+            provider_message_id: None,
             sent_at: (rank(status) >= 2 && status != DeliveryStatus::Failed).then_some(now),
             delivered_at: (rank(status) >= 3 && status != DeliveryStatus::Failed).then_some(now),
             read_at: (status == DeliveryStatus::Read).then_some(now),

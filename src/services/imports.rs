@@ -13,9 +13,7 @@ use std::collections::{BTreeSet, HashMap};
 
 use chrono::Utc;
 use entity::{Role, contact, contact_field, workspace};
-use sea_orm::{
-    ActiveValue::Set, ColumnTrait, ConnectionTrait, DbBackend, EntityTrait, QueryFilter, QuerySelect, TransactionTrait,
-};
+use sea_orm::{ActiveValue::Set, ColumnTrait, ConnectionTrait, DbBackend, EntityTrait, QueryFilter, QuerySelect};
 use serde_json::{Map, Value};
 
 use crate::app::App;
