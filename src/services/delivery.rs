@@ -563,4 +563,29 @@ mod tests {
         message.sent_at = Some(Utc::now() - Duration::days(31));
         assert!(transition(&message, &Update::Delivered, Utc::now()).is_none());
     }
+
+    #[test]
+    fn an_answer_that_comes_after_its_own_delivery_still_records_the_provider_id() {
+        let accepted = Update::Accepted { provider_message_id: Some("wamid.1".into()) };
+        let change = transition(&tracked(DeliveryStatus::Delivered), &accepted, Utc::now()).unwrap();
+        assert_eq!(change.to, DeliveryStatus::Delivered);
+        assert_eq!(change.provider_message_id.as_deref(), Some("wamid.1"));
+        assert_eq!(change.deltas, Deltas::default());
+        let mut known = tracked(DeliveryStatus::Read);
+        known.provider_message_id = Some("wamid.1".into());
+        assert!(transition(&known, &accepted, Utc::now()).is_none(), "an id is recorded once");
+        let failed = tracked(DeliveryStatus::Failed);
+        assert!(transition(&failed, &accepted, Utc::now()).is_some_and(|c| c.to == DeliveryStatus::Failed));
+    }
+
+    #[test]
+    fn updates_of_one_message_in_one_batch_apply_in_order() {
+        let now = Utc::now();
+        let sending = tracked(DeliveryStatus::Sending);
+        let delivered = transition(&sending, &Update::Delivered, now).unwrap();
+        let after = sending.after(&delivered, now);
+        let read = transition(&after, &Update::Read, now).unwrap();
+        assert_eq!(read.message.status, DeliveryStatus::Delivered, "guarded by the status the first leaves");
+        assert_eq!(read.deltas, Deltas { read: 1, ..Deltas::default() });
+    }
 }

@@ -19,6 +19,7 @@ mod mock_provider;
 mod providers;
 mod reliability;
 mod reports;
+mod return_path;
 mod schema;
 mod segments;
 mod subscriptions;

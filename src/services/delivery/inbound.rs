@@ -6,7 +6,8 @@
 //! number (phone channels) or email address (email channels) that has no other identifier on
 //! the channel, the oldest first. The identifier is then linked to that contact, so an imported
 //! contact who answers a broadcast opens their messaging window, counts as a reply and stays one
-//! contact. Only when nothing matches is a contact created.
+//! contact. A custom channel's identifier that is a phone number in international format or an
+//! email address is matched the same way. Only when nothing matches is a contact created.
 //!
 //! A provider message id is stored once per channel: a redelivered callback (same id) changes
 //! nothing. A message within 24 hours of a broadcast message to the same contact counts as a
@@ -27,6 +28,7 @@ use crate::channels::webhook::Inbound;
 use crate::channels::{IdentifierKind, capabilities};
 use crate::error::ServiceResult;
 use crate::events::{ChangeAction, Event};
+use crate::normalize;
 
 /// A reply within this long of a broadcast message counts as a reply to it.
 pub const REPLY_WINDOW_HOURS: i64 = 24;
@@ -70,12 +72,9 @@ pub async fn record_batch(app: &App, batch: &Batch<'_>) -> ServiceResult<Vec<Rec
         set_reachable(&txn, channel, address, true).await?;
     }
     for (channel, inbound) in &batch.messages {
-        if !countries.contains_key(&channel.workspace_id) {
-            let country = workspace::Entity::find_by_id(channel.workspace_id)
-                .one(&txn)
-                .await?
-                .and_then(|workspace| workspace.default_country);
-            countries.insert(channel.workspace_id, country);
+        if let std::collections::hash_map::Entry::Vacant(entry) = countries.entry(channel.workspace_id) {
+            let workspace = workspace::Entity::find_by_id(channel.workspace_id).one(&txn).await?;
+            entry.insert(workspace.and_then(|workspace| workspace.default_country));
         }
         let country = countries[&channel.workspace_id].as_deref();
         let outcome = record_one(&txn, channel, inbound, country).await?;
@@ -227,9 +226,17 @@ async fn known_contact(
     kind: IdentifierKind,
     identifier: &str,
 ) -> ServiceResult<Option<i64>> {
+    // A custom channel's identifiers are opaque, but one that is a phone number in
+    // international format (an SMS gateway) or an email address is matched the same way.
     let column = match kind {
         IdentifierKind::Phone => contact::Column::Phone,
         IdentifierKind::Email => contact::Column::Email,
+        IdentifierKind::Opaque if normalize::phone(identifier, None).is_ok_and(|phone| phone == identifier) => {
+            contact::Column::Phone
+        }
+        IdentifierKind::Opaque if normalize::email(identifier).is_ok_and(|email| email == identifier) => {
+            contact::Column::Email
+        }
         _ => return Ok(None),
     };
     let candidates: Vec<i64> = contact::Entity::find()

@@ -309,3 +309,34 @@ async fn whatsapp_via_360dialog_broadcasts_templates_retries_and_fails_like_the_
     let failed = wait_message(&app, &contact, &id, |m| m["status"] == "FAILED").await;
     assert_eq!(failed["errorCode"], "131026");
 }
+
+#[tokio::test]
+async fn an_imported_contact_who_writes_on_whatsapp_stays_one_contact_with_its_window_open() {
+    let app = TestApp::spawn().await;
+    let mock = ProviderMock::start(|_, _| accepted("wamid.OUT")).await;
+    let channel = cloud_channel(&app, &mock).await;
+    // Imported with a phone only: no identifier on the WhatsApp channel yet.
+    let contact = app.contact(json!({ "firstName": "Inés", "phone": "+593 99 765 4321" })).await;
+    let before = send_message(&app, &contact, &channel, json!({ "text": "¿Sigues ahí?" })).await;
+    let closed = wait_message(&app, &contact, &before, |m| m["status"] == "FAILED").await;
+    assert_eq!(closed["errorCode"], "OUTSIDE_MESSAGING_WINDOW");
+
+    // The contact writes (Cloud API "Text messages" webhook example: `from` is the wa_id
+    // without "+"). Delivered twice, as Meta redelivers a callback it got no 200 for.
+    let body = inbound("593997654321", "hola");
+    for _ in 0..2 {
+        let (status, answer) = signed(&app, &channel, APP_SECRET, &body).await;
+        assert_eq!(status, 200, "{answer}");
+    }
+    let all = app.ok("query { contacts(first: 10) { totalCount } }", json!({})).await;
+    assert_eq!(all["contacts"]["totalCount"], 1, "no duplicate contact was created");
+    let (last, unreachable) = contact_channel_state(&app, &contact, &channel).await;
+    assert!(last.is_some() && !unreachable, "the identifier is linked to the imported contact");
+    let incoming: Vec<Value> =
+        messages_of_contact(&app, &contact).await.into_iter().filter(|m| m["direction"] == "INCOMING").collect();
+    assert_eq!(incoming.len(), 1, "the redelivery is stored once: {incoming:#?}");
+
+    // Inside the window now: the next message goes out.
+    let after = send_message(&app, &contact, &channel, json!({ "text": "¡Hola Inés!" })).await;
+    wait_message(&app, &contact, &after, |m| m["status"] == "SENT").await;
+}
