@@ -4,6 +4,10 @@
 //! answer into a [`SendOutcome`]: accepted, transient (retry later, honouring any
 //! retry-after) or permanent (failed with the provider's code and text). It decides nothing
 //! else: the dispatcher owns rates, retries and statuses.
+//!
+//! Two rules hold for every provider: a redirect (3xx) is never followed and fails the message
+//! (`REDIRECT_REFUSED`); and a 2xx answer means the provider has the message, so it is SENT even
+//! when the body cannot be read (then without the provider's id), never sent a second time.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -101,6 +105,10 @@ impl Adapters {
             .connect_timeout(provider_timeout.min(Duration::from_secs(5)))
             .pool_max_idle_per_host(256)
             .tcp_nodelay(true)
+            // A redirect is never followed: following one turns the POST into a body-less GET
+            // (301/302) that a 2xx would then "accept", or sends the credentials to another
+            // host. A 3xx fails the message instead (`refuse_redirect`).
+            .redirect(reqwest::redirect::Policy::none())
             .user_agent(concat!("Pregon/", env!("CARGO_PKG_VERSION")))
             .build()
             .expect("the HTTP client's settings are valid");
@@ -170,6 +178,27 @@ pub fn transport_failure(err: &reqwest::Error, provider: &str) -> SendOutcome {
             retry_after: None,
         }
     }
+}
+
+/// A redirect answer fails the message: Pregón does not follow redirects (see
+/// `Adapters::new`); the channel's base URL should name the final address.
+pub fn refuse_redirect(status: reqwest::StatusCode, provider: &str) -> Option<SendOutcome> {
+    status.is_redirection().then(|| SendOutcome::Permanent {
+        code: "REDIRECT_REFUSED".into(),
+        text: format!(
+            "{provider} answered {status}, a redirect; Pregón does not follow redirects. \
+             Set the channel's base URL to the address that accepts the messages."
+        ),
+    })
+}
+
+/// The outcome of a 2xx answer whose body could not be read: the provider has accepted the
+/// message, so it is SENT (without the provider's id, which later statuses would need) and
+/// never sent again; sending again would deliver it twice on providers that take no
+/// idempotency key.
+pub fn accepted_unreadable(provider: &str) -> SendOutcome {
+    tracing::warn!(provider, "a provider accepted a message with an answer Pregón could not read; recorded as sent");
+    SendOutcome::Accepted { provider_message_id: None }
 }
 
 /// A permanent failure because the channel lacks what a send needs.

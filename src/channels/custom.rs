@@ -18,7 +18,8 @@ use serde::Deserialize;
 use serde_json::json;
 
 use super::adapter::{
-    ChannelAdapter, MAX_ERROR_TEXT, Outgoing, SendOutcome, StatusReport, misconfigured, retry_after, transport_failure,
+    ChannelAdapter, MAX_ERROR_TEXT, Outgoing, SendOutcome, StatusReport, misconfigured, refuse_redirect, retry_after,
+    transport_failure,
 };
 use super::webhook::Inbound;
 use super::webhook::{WebhookError, WebhookEvents, WebhookRequest, secret_matches};
@@ -84,6 +85,9 @@ impl ChannelAdapter for CustomAdapter {
             Err(err) => return transport_failure(&err, "The channel's URL"),
         };
         let status = response.status();
+        if let Some(refused) = refuse_redirect(status, "The channel's URL") {
+            return refused;
+        }
         let wait = retry_after(response.headers());
         let bytes = response.bytes().await.unwrap_or_default();
         if status.is_success() {

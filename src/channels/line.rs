@@ -16,7 +16,8 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::adapter::{
-    ChannelAdapter, Outgoing, SendOutcome, credential, error_text, misconfigured, retry_after, transport_failure,
+    ChannelAdapter, Outgoing, SendOutcome, credential, error_text, misconfigured, refuse_redirect, retry_after,
+    transport_failure,
 };
 use super::webhook::Inbound;
 use super::webhook::{WebhookError, WebhookEvents, WebhookRequest, hmac_sha256_base64_matches, unix_millis};
@@ -77,6 +78,9 @@ impl ChannelAdapter for LineAdapter {
             Err(err) => return transport_failure(&err, "LINE"),
         };
         let status = response.status();
+        if let Some(refused) = refuse_redirect(status, "LINE") {
+            return refused;
+        }
         let wait = retry_after(response.headers());
         let accepted_request =
             response.headers().get("x-line-accepted-request-id").and_then(|v| v.to_str().ok()).map(str::to_owned);

@@ -21,8 +21,8 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::adapter::{
-    ChannelAdapter, Outgoing, SendOutcome, StatusReport, credential, error_text, misconfigured, retry_after,
-    transport_failure,
+    ChannelAdapter, Outgoing, SendOutcome, StatusReport, credential, error_text, misconfigured, refuse_redirect,
+    retry_after, transport_failure,
 };
 use super::webhook::Inbound;
 use super::webhook::{Watermark, WebhookError, WebhookEvents, WebhookRequest, unix_millis};
@@ -76,6 +76,9 @@ impl ChannelAdapter for MessengerAdapter {
             Err(err) => return transport_failure(&err, "Messenger"),
         };
         let status = response.status();
+        if let Some(refused) = refuse_redirect(status, "Messenger") {
+            return refused;
+        }
         let wait = retry_after(response.headers());
         let bytes = response.bytes().await.unwrap_or_default();
         if status.is_success() {

@@ -18,7 +18,8 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::adapter::{
-    ChannelAdapter, Outgoing, SendOutcome, credential, error_text, misconfigured, retry_after, transport_failure,
+    ChannelAdapter, Outgoing, SendOutcome, accepted_unreadable, credential, error_text, misconfigured, refuse_redirect,
+    retry_after, transport_failure,
 };
 use super::webhook::Inbound;
 use super::webhook::{WebhookError, WebhookEvents, WebhookRequest, secret_matches};
@@ -68,9 +69,15 @@ impl ChannelAdapter for TelegramAdapter {
             Err(err) => return transport_failure(&err, "Telegram"),
         };
         let status = response.status();
+        if let Some(refused) = refuse_redirect(status, "Telegram") {
+            return refused;
+        }
         let header_wait = retry_after(response.headers());
         let bytes = response.bytes().await.unwrap_or_default();
         let answer = serde_json::from_slice::<Answer>(&bytes).ok();
+        if status.is_success() && answer.is_none() {
+            return accepted_unreadable("Telegram");
+        }
         if status.is_success() && answer.as_ref().is_some_and(|a| a.ok) {
             let result = answer.and_then(|a| a.result).unwrap_or(Value::Null);
             let id = result["message_id"]

@@ -24,8 +24,8 @@ use entity::{ChannelKind, DeliveryStatus, MessageType};
 use serde::Deserialize;
 
 use super::adapter::{
-    ChannelAdapter, Outgoing, SendOutcome, StatusReport, credential, error_text, misconfigured, retry_after,
-    transport_failure,
+    ChannelAdapter, Outgoing, SendOutcome, StatusReport, credential, error_text, misconfigured, refuse_redirect,
+    retry_after, transport_failure,
 };
 use super::webhook::Inbound;
 use super::webhook::{WebhookError, WebhookEvents, WebhookRequest, hmac_sha1_base64_matches};
@@ -114,6 +114,9 @@ impl ChannelAdapter for TwilioAdapter {
             Err(err) => return transport_failure(&err, "Twilio"),
         };
         let status = response.status();
+        if let Some(refused) = refuse_redirect(status, "Twilio") {
+            return refused;
+        }
         let wait = retry_after(response.headers());
         let bytes = response.bytes().await.unwrap_or_default();
         if status.is_success() {

@@ -18,8 +18,8 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::adapter::{
-    ChannelAdapter, Outgoing, SendOutcome, StatusReport, credential, error_text, misconfigured, retry_after,
-    transport_failure,
+    ChannelAdapter, Outgoing, SendOutcome, StatusReport, accepted_unreadable, credential, error_text, misconfigured,
+    refuse_redirect, retry_after, transport_failure,
 };
 use super::webhook::Inbound;
 use super::webhook::{WebhookError, WebhookEvents, WebhookRequest, hmac_sha256_hex_matches, unix_millis};
@@ -72,6 +72,9 @@ impl ChannelAdapter for ViberAdapter {
             Err(err) => return transport_failure(&err, "Viber"),
         };
         let status = response.status();
+        if let Some(refused) = refuse_redirect(status, "Viber") {
+            return refused;
+        }
         let wait = retry_after(response.headers());
         let bytes = response.bytes().await.unwrap_or_default();
         if !status.is_success() {
@@ -84,11 +87,7 @@ impl ChannelAdapter for ViberAdapter {
             };
         }
         let Ok(answer) = serde_json::from_slice::<Answer>(&bytes) else {
-            return SendOutcome::Transient {
-                code: "BAD_ANSWER".into(),
-                text: "Viber's answer was not its JSON.".into(),
-                retry_after: None,
-            };
+            return accepted_unreadable("Viber");
         };
         let text = answer.status_message.clone().unwrap_or_default();
         let code = if text.is_empty() { answer.status.unwrap_or(-1).to_string() } else { text.clone() };

@@ -22,8 +22,8 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::adapter::{
-    ChannelAdapter, Outgoing, SendOutcome, StatusReport, credential, error_text, misconfigured, retry_after,
-    transport_failure,
+    ChannelAdapter, Outgoing, SendOutcome, StatusReport, credential, error_text, misconfigured, refuse_redirect,
+    retry_after, transport_failure,
 };
 use super::webhook::Inbound;
 use super::webhook::{
@@ -75,6 +75,9 @@ impl ChannelAdapter for WhatsappAdapter {
             Err(err) => return transport_failure(&err, "WhatsApp"),
         };
         let status = response.status();
+        if let Some(refused) = refuse_redirect(status, "WhatsApp") {
+            return refused;
+        }
         let wait = retry_after(response.headers());
         let bytes = response.bytes().await.unwrap_or_default();
         if status.is_success() {

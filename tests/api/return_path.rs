@@ -220,3 +220,69 @@ async fn concurrent_callbacks_during_a_broadcast_never_fail() {
     assert_eq!(stored, 240);
     assert_counts_match_rows(&app, &id).await;
 }
+
+/// (kind, credentials, an identifier of a recipient) for the providers without a messaging
+/// window, so that `sendMessage` goes out at once.
+fn windowless_channels() -> Vec<(&'static str, Value, &'static str)> {
+    vec![
+        ("CUSTOM", json!({ "secret": "s3cret" }), "x-1"),
+        ("TELEGRAM", json!({ "botToken": "123:abc", "secretToken": "tg-secret" }), "412345678"),
+        ("VIBER", json!({ "authToken": "445da6az1s345z78" }), "01234567890A="),
+        ("LINE", json!({ "channelAccessToken": "t", "channelSecret": "s" }), "U4af4980629e4c4b2f3a1b4d5c6e7f809"),
+        ("TWILIO_SMS", json!({ "accountSid": "AC123", "authToken": "tok", "from": "+15005550006" }), "+593991112233"),
+    ]
+}
+
+#[tokio::test]
+async fn no_provider_send_follows_a_redirect() {
+    use crate::providers::{Answer, ProviderMock, send_message, wait_message};
+    for (kind, credentials, identifier) in windowless_channels() {
+        let app = TestApp::spawn().await;
+        let mock = ProviderMock::start(|_, _| Answer::json(200, json!({}))).await;
+        let elsewhere = format!("{}/elsewhere", mock.url);
+        mock.set_script(move |_, _| Answer::json(302, json!({})).header("location", &elsewhere));
+        let channel =
+            app.channel(json!({ "name": kind, "kind": kind, "baseUrl": mock.url, "credentials": credentials })).await;
+        let contact = app
+            .contact(json!({ "firstName": "R", "identifiers": [{ "channelId": channel, "identifier": identifier }] }))
+            .await;
+        let id = send_message(&app, &contact, &channel, json!({ "text": "hola" })).await;
+        let failed = wait_message(&app, &contact, &id, |m| m["status"] == "FAILED").await;
+        assert_eq!(failed["errorCode"], "REDIRECT_REFUSED", "{kind}: {failed:#}");
+        assert!(failed["errorText"].as_str().unwrap().contains("redirect"), "{kind}");
+        let requests = mock.requests();
+        assert_eq!(
+            requests.len(),
+            1,
+            "{kind}: the redirect was not followed: {:?}",
+            requests.iter().map(|r| &r.path).collect::<Vec<_>>()
+        );
+        assert_eq!(requests[0].method, "POST");
+    }
+}
+
+#[tokio::test]
+async fn a_2xx_answer_that_cannot_be_read_is_sent_once_and_never_again() {
+    use crate::providers::{Answer, ProviderMock, send_message, wait_message};
+    for (kind, credentials, identifier) in windowless_channels() {
+        let app = TestApp::spawn().await;
+        // A gateway in front of the provider answered for it: 200 with a page, not the API's JSON.
+        let mock = ProviderMock::start(|_, _| Answer {
+            status: 200,
+            headers: vec![("content-type".into(), "text/html".into())],
+            body: "<html><body>OK</body></html>".into(),
+        })
+        .await;
+        let channel =
+            app.channel(json!({ "name": kind, "kind": kind, "baseUrl": mock.url, "credentials": credentials })).await;
+        let contact = app
+            .contact(json!({ "firstName": "R", "identifiers": [{ "channelId": channel, "identifier": identifier }] }))
+            .await;
+        let id = send_message(&app, &contact, &channel, json!({ "text": "hola" })).await;
+        let sent = wait_message(&app, &contact, &id, |m| m["status"] != "QUEUED" && m["status"] != "SENDING").await;
+        assert_eq!(sent["status"], "SENT", "{kind}: {sent:#}");
+        // Longer than the retries' backoff in tests: nothing is sent again.
+        tokio::time::sleep(Duration::from_millis(600)).await;
+        assert_eq!(mock.requests().len(), 1, "{kind}");
+    }
+}
