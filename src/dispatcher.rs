@@ -397,6 +397,7 @@ impl Dispatcher {
         let webhook_url = self.app.webhook_url(channel.id);
         let outgoing = Outgoing {
             message_id: message.id,
+            created_at: message.created_at,
             broadcast_id: message.broadcast_id,
             contact_id: message.contact_id,
             channel,

@@ -30,6 +30,9 @@ use super::whatsapp::WhatsappAdapter;
 pub struct Outgoing<'a> {
     /// Our message id: the idempotency key of every attempt.
     pub message_id: i64,
+    /// When the message row was created (with the id, what makes a message unique across
+    /// databases: LINE's retry key).
+    pub created_at: DateTime<Utc>,
     pub broadcast_id: Option<i64>,
     pub contact_id: Option<i64>,
     pub channel: &'a channel::Model,

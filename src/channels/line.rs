@@ -1,19 +1,22 @@
 //! LINE: the Messaging API's push message.
 //!
 //! Sending: `POST {base}/v2/bot/message/push` with `Authorization: Bearer {channelAccessToken}`,
-//! `X-Line-Retry-Key` (a UUID LINE keeps for 24 hours; Pregón derives it from the message id,
-//! so every attempt carries the same one) and `{"to", "messages": [{"type": "text", "text"}]}`.
-//! 200 with `sentMessages[0].id` accepts the message; 409 means LINE already accepted a
-//! request with this retry key (an earlier attempt whose answer was lost), so the message is
-//! SENT, not failed; 429 and 5xx are retried; any other status fails the message with LINE's
-//! `message` (and the `details`).
+//! `X-Line-Retry-Key` (a UUID LINE keeps for 24 hours, see [`retry_key`]) and `{"to",
+//! "messages": [{"type": "text", "text"}]}`. 200 with `sentMessages[0].id` accepts the message;
+//! 409 means LINE already accepted a request with this retry key (an earlier attempt whose
+//! answer was lost), so the message is SENT with the id LINE repeats in `sentMessages`; 429 and
+//! 5xx are retried; any other status fails the message with LINE's `message` (and the
+//! `details`). Source: LINE Developers, "Retrying a failed API request" and the Messaging API
+//! reference (push message).
 //!
 //! Webhooks are signed with `x-line-signature`, the base64 HMAC-SHA256 of the raw body keyed
 //! with the channel secret: `message` events are inbound messages, `unfollow` (the user blocked
 //! the account) marks the user unreachable. Push messages report no delivery or read.
 
+use chrono::{DateTime, Utc};
 use serde::Deserialize;
 use serde_json::{Value, json};
+use sha2::{Digest, Sha256};
 
 use super::adapter::{
     ChannelAdapter, Outgoing, SendOutcome, credential, error_text, misconfigured, refuse_redirect, retry_after,
@@ -32,11 +35,21 @@ impl LineAdapter {
     }
 }
 
-/// The retry key of message `id`: a UUID (version 8, "custom") holding the id, the same on
-/// every attempt.
-pub fn retry_key(id: i64) -> String {
-    let id = id as u64;
-    format!("00000000-0000-8000-8000-{:012x}", id & 0xffff_ffff_ffff)
+/// The retry key of a message: the same on every attempt of that message, and different for
+/// any other message, also one of another Pregón database sharing the LINE channel (a staging
+/// copy, a second deployment), where the same message id stands for another message. LINE
+/// remembers a key for 24 hours and answers 409 to a key it has seen: a key made from the id
+/// alone made a second database's messages look already sent. The key is a UUID (version 4
+/// layout) made from SHA-256 of the message id and the time the row was created, to the
+/// microsecond, as stored; both are fixed for the message's life.
+pub fn retry_key(id: i64, created_at: DateTime<Utc>) -> String {
+    let digest = Sha256::digest(format!("pregon-line-retry:{id}:{}", created_at.timestamp_micros()));
+    let mut bytes = [0u8; 16];
+    bytes.copy_from_slice(&digest[..16]);
+    bytes[6] = (bytes[6] & 0x0f) | 0x40;
+    bytes[8] = (bytes[8] & 0x3f) | 0x80;
+    let hex = hex::encode(bytes);
+    format!("{}-{}-{}-{}-{}", &hex[..8], &hex[8..12], &hex[12..16], &hex[16..20], &hex[20..])
 }
 
 #[derive(Deserialize)]
@@ -69,7 +82,7 @@ impl ChannelAdapter for LineAdapter {
             .client
             .post(format!("{base}/v2/bot/message/push"))
             .bearer_auth(token)
-            .header("X-Line-Retry-Key", retry_key(message.message_id))
+            .header("X-Line-Retry-Key", retry_key(message.message_id, message.created_at))
             .json(&body)
             .send()
             .await;
@@ -85,14 +98,11 @@ impl ChannelAdapter for LineAdapter {
         let accepted_request =
             response.headers().get("x-line-accepted-request-id").and_then(|v| v.to_str().ok()).map(str::to_owned);
         let bytes = response.bytes().await.unwrap_or_default();
-        if status.is_success() {
+        // A 409 repeats, for a push, the `sentMessages` of the request LINE accepted.
+        if status.is_success() || status.as_u16() == 409 {
             let answer: Value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
             let id = answer["sentMessages"][0]["id"].as_str().map(str::to_owned);
             return SendOutcome::Accepted { provider_message_id: id.or(accepted_request) };
-        }
-        if status.as_u16() == 409 {
-            // Already accepted under this retry key: the message went out.
-            return SendOutcome::Accepted { provider_message_id: accepted_request };
         }
         let error = serde_json::from_slice::<LineError>(&bytes).ok();
         let mut text =
@@ -167,4 +177,22 @@ pub fn read_webhook(request: &WebhookRequest<'_>) -> Result<WebhookEvents, Webho
         }
     }
     Ok(events)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_retry_key_is_a_stable_uuid_per_message_and_differs_between_databases() {
+        let created = DateTime::parse_from_rfc3339("2026-12-02T10:00:00.123456Z").unwrap().with_timezone(&Utc);
+        let key = retry_key(7, created);
+        assert_eq!(key, retry_key(7, created), "the same on every attempt");
+        assert_eq!(key.len(), 36);
+        assert_eq!(&key[14..15], "4", "version 4 layout");
+        assert!(matches!(&key[19..20], "8" | "9" | "a" | "b"), "RFC 4122 variant");
+        assert_ne!(key, retry_key(8, created), "another message");
+        let elsewhere = created + chrono::Duration::microseconds(1);
+        assert_ne!(key, retry_key(7, elsewhere), "message 7 of another database");
+    }
 }

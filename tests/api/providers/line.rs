@@ -40,9 +40,16 @@ async fn line_pushes_with_a_stable_retry_key_and_a_409_on_retry_means_sent() {
     // The first answer is lost (500); LINE had accepted it, so the retry gets 409.
     let mock = ProviderMock::start(|_, n| match n {
         0 => Answer::json(500, json!({ "message": "An error occurred in the API server" })),
-        1 => Answer::json(409, json!({ "message": "The retry key is already accepted" }))
-            .header("x-line-accepted-request-id", "a1b2c3d4-0000-4000-8000-000000000000"),
-        _ => pushed("461230966842064897"),
+        // LINE Developers, "Retrying a failed API request": a push's 409 repeats the accepted
+        // request's `sentMessages`.
+        1 => Answer::json(
+            409,
+            json!({ "message": "The retry key is already accepted",
+                    "sentMessages": [{ "id": "461230966842064897", "quoteToken": "IStG5h1Tz7b..." }] }),
+        )
+        .header("x-line-request-id", "123e4567-e89b-12d3-a456-426655440002")
+        .header("x-line-accepted-request-id", "123e4567-e89b-12d3-a456-426655440001"),
+        _ => pushed("461230966842064898"),
     })
     .await;
     let channel = line_channel(&app, &mock).await;
@@ -52,6 +59,7 @@ async fn line_pushes_with_a_stable_retry_key_and_a_409_on_retry_means_sent() {
     let id = send_message(&app, &contact, &channel, json!({ "text": "Hola Ana" })).await;
     let sent = wait_message(&app, &contact, &id, |m| m["status"] == "SENT").await;
     assert_eq!(sent["attempts"], 2);
+    assert_eq!(sent["providerMessageId"], "461230966842064897", "the id LINE repeats in the 409");
     let requests = mock.requests();
     assert_eq!(requests.len(), 2);
     assert_eq!(requests[0].path, "/v2/bot/message/push");
@@ -115,4 +123,53 @@ async fn line_webhooks_are_signed_open_the_window_and_unfollow_marks_unreachable
         "deliveryContext": { "isRedelivery": false } }]);
     assert_eq!(webhook(&app, &channel, SECRET, unfollow).await, 200);
     assert!(contact_channel_state(&app, &contact, &channel).await.1, "an unfollow marks the user unreachable");
+}
+
+/// A mock of LINE's retry-key memory: a key seen before gets 409 with the `sentMessages` of
+/// the request first accepted with it, as LINE answers for 24 hours.
+fn remembering_line() -> impl Fn(&super::Request, usize) -> Answer + Send + Sync + 'static {
+    let seen = std::sync::Mutex::new(std::collections::HashMap::<String, String>::new());
+    move |request, n| {
+        let key = request.header("x-line-retry-key").to_owned();
+        let mut seen = seen.lock().unwrap();
+        match seen.get(&key) {
+            Some(id) => Answer::json(
+                409,
+                json!({ "message": "The retry key is already accepted", "sentMessages": [{ "id": id }] }),
+            ),
+            None => {
+                let id = format!("4612309668420{n:05}");
+                seen.insert(key, id.clone());
+                pushed(&id)
+            }
+        }
+    }
+}
+
+#[tokio::test]
+async fn two_databases_sharing_a_line_channel_never_share_a_retry_key() {
+    let mock = ProviderMock::start(remembering_line()).await;
+    let mut sent = Vec::new();
+    // Two Pregón databases (production and a staging copy, say) on the same LINE channel: their
+    // message ids are the same numbers for different messages.
+    for _ in 0..2 {
+        let app = TestApp::spawn().await;
+        let channel = line_channel(&app, &mock).await;
+        for i in 0..8 {
+            let user = format!("U{:032x}", i + 1);
+            app.contact(json!({ "firstName": format!("User {i}"), "tags": ["ln"],
+                "identifiers": [{ "channelId": channel, "identifier": user }] }))
+                .await;
+        }
+        let broadcast = draft(&app, &channel, &segment(&app, "ln").await, json!({})).await;
+        send_now(&app, &broadcast).await;
+        let done = wait_done(&app, &broadcast, std::time::Duration::from_secs(15)).await;
+        assert_eq!(done["sentCount"], 8);
+        sent.push(app);
+    }
+    let requests = mock.requests();
+    assert_eq!(requests.len(), 16, "one request per message");
+    let keys: std::collections::HashSet<&str> = requests.iter().map(|r| r.header("x-line-retry-key")).collect();
+    assert_eq!(keys.len(), 16, "every message has its own retry key, across databases");
+    assert!(keys.iter().all(|key| uuid_like(key)));
 }
