@@ -10,8 +10,10 @@
 //! reference (push message).
 //!
 //! Webhooks are signed with `x-line-signature`, the base64 HMAC-SHA256 of the raw body keyed
-//! with the channel secret: `message` events are inbound messages, `unfollow` (the user blocked
-//! the account) marks the user unreachable. Push messages report no delivery or read.
+//! with the channel secret: `message` events are inbound messages (a redelivery, marked
+//! `deliveryContext.isRedelivery`, carries the same message id and is stored once), `unfollow`
+//! (the user blocked the account) marks the user unreachable, `follow` (added as a friend, or
+//! `follow.isUnblocked`: unblocked) reachable again. Push messages report no delivery or read.
 
 use chrono::{DateTime, Utc};
 use serde::Deserialize;
@@ -173,6 +175,7 @@ pub fn read_webhook(request: &WebhookRequest<'_>) -> Result<WebhookEvents, Webho
                 provider_message_id: event.message.and_then(|m| m.id),
             }),
             "unfollow" => events.unreachable.push(user),
+            "follow" => events.reachable.push(user),
             _ => {}
         }
     }

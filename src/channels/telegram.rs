@@ -10,7 +10,9 @@
 //!
 //! Webhooks (`setWebhook` with `secret_token`): Telegram sends the secret in
 //! `X-Telegram-Bot-Api-Secret-Token`; an `Update` with a `message` is an inbound message, and a
-//! `my_chat_member` update whose new status is `kicked` means the user blocked the bot.
+//! `my_chat_member` update whose new status is `kicked` means the user blocked the bot, and
+//! `member` that they unblocked it (Bot API: in private chats this update comes only on block
+//! and unblock).
 //! Telegram reports no delivery or read: SENT is final (the capability table says so).
 
 use chrono::DateTime;
@@ -155,10 +157,12 @@ pub fn read_webhook(request: &WebhookRequest<'_>) -> Result<WebhookEvents, Webho
             provider_message_id: Some(format!("{}:{}", message.chat.id, message.message_id)),
         });
     }
-    if let Some(member) = update.my_chat_member
-        && member.new_chat_member.status == "kicked"
-    {
-        events.unreachable.push(member.chat.id.to_string());
+    if let Some(member) = update.my_chat_member {
+        match member.new_chat_member.status.as_str() {
+            "kicked" => events.unreachable.push(member.chat.id.to_string()),
+            "member" => events.reachable.push(member.chat.id.to_string()),
+            _ => {}
+        }
     }
     Ok(events)
 }

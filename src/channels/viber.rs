@@ -11,7 +11,10 @@
 //! Callbacks are signed with `X-Viber-Content-Signature`, the hex HMAC-SHA256 of the raw body
 //! keyed with the auth token: `delivered`, `seen` (read) and `failed` (with `desc`) move a
 //! message found by its `message_token`; `message` is an inbound message; `unsubscribed` marks
-//! the user unreachable; `subscribed`, `conversation_started` and `webhook` are acknowledged.
+//! the user unreachable and `subscribed` (the user subscribed again) reachable;
+//! `conversation_started` and `webhook` are acknowledged. Viber retries a callback for an hour
+//! until it gets a 200 (Viber REST bot API, "Callbacks"): a redelivered `message` carries the
+//! same `message_token` and is stored once.
 
 use entity::DeliveryStatus;
 use serde::Deserialize;
@@ -114,6 +117,8 @@ struct Callback {
     user_id: Option<String>,
     desc: Option<String>,
     sender: Option<Sender>,
+    /// The subscriber, on `subscribed`.
+    user: Option<Sender>,
     message: Option<InboundMessage>,
 }
 
@@ -160,6 +165,10 @@ pub fn read_webhook(request: &WebhookRequest<'_>) -> Result<WebhookEvents, Webho
         }
         "unsubscribed" => {
             events.unreachable.extend(callback.user_id.clone());
+            None
+        }
+        "subscribed" => {
+            events.reachable.extend(callback.user.map(|user| user.id));
             None
         }
         _ => None,

@@ -123,6 +123,20 @@ async fn line_webhooks_are_signed_open_the_window_and_unfollow_marks_unreachable
         "deliveryContext": { "isRedelivery": false } }]);
     assert_eq!(webhook(&app, &channel, SECRET, unfollow).await, 200);
     assert!(contact_channel_state(&app, &contact, &channel).await.1, "an unfollow marks the user unreachable");
+    // Messaging API reference, "Follow event": "When the user has unblocked the LINE Official
+    // Account" (follow.isUnblocked true). The user can be reached again.
+    let unblocked = json!([{ "replyToken": "nHuyWiB7yP5Zw52FIkcQobQuGDXCTA", "type": "follow", "mode": "active",
+        "timestamp": chrono::Utc::now().timestamp_millis(), "source": { "type": "user", "userId": USER },
+        "webhookEventId": "01FZ74A0TDDPYRVKNK77XKC3ZT", "deliveryContext": { "isRedelivery": false },
+        "follow": { "isUnblocked": true } }]);
+    assert_eq!(webhook(&app, &channel, SECRET, unblocked).await, 200);
+    assert!(!contact_channel_state(&app, &contact, &channel).await.1, "an unblock makes the user reachable");
+    // A redelivered message event (same message, `isRedelivery: true`) is stored once.
+    let mut again = text_event(USER, "hola");
+    again[0]["deliveryContext"]["isRedelivery"] = json!(true);
+    assert_eq!(webhook(&app, &channel, SECRET, again).await, 200);
+    let incoming = super::messages_of_contact(&app, &contact).await;
+    assert_eq!(incoming.iter().filter(|m| m["direction"] == "INCOMING").count(), 1, "{incoming:#?}");
 }
 
 /// A mock of LINE's retry-key memory: a key seen before gets 409 with the `sentMessages` of

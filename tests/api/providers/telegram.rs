@@ -140,6 +140,19 @@ async fn telegram_updates_need_the_secret_token_and_open_the_window() {
         "from": { "id": 555000111, "is_bot": false, "first_name": "Ana" }, "date": 1_700_000_100,
         "old_chat_member": { "status": "member", "user": { "id": 42, "is_bot": true, "first_name": "Pregon" } },
         "new_chat_member": { "status": "kicked", "until_date": 0, "user": { "id": 42, "is_bot": true, "first_name": "Pregon" } } } });
-    assert_eq!(update(&app, &channel, Some(SECRET), kicked).await, 200);
+    assert_eq!(update(&app, &channel, Some(SECRET), kicked.clone()).await, 200);
     assert!(contact_channel_state(&app, &contact, &channel).await.1);
+    // And unblocks it: the same update with the statuses the other way round (Bot API,
+    // ChatMemberUpdated; in private chats it comes only on block and unblock).
+    let mut unblocked = kicked;
+    unblocked["update_id"] = json!(10002);
+    unblocked["my_chat_member"]["old_chat_member"]["status"] = json!("kicked");
+    unblocked["my_chat_member"]["new_chat_member"] =
+        json!({ "status": "member", "user": { "id": 42, "is_bot": true, "first_name": "Pregon" } });
+    assert_eq!(update(&app, &channel, Some(SECRET), unblocked).await, 200);
+    assert!(!contact_channel_state(&app, &contact, &channel).await.1, "an unblock makes the user reachable");
+    // Telegram redelivers an update it got no 2xx for: the message is stored once.
+    assert_eq!(update(&app, &channel, Some(SECRET), text_update(555000111, "hola")).await, 200);
+    let incoming = messages_of_contact(&app, &contact).await;
+    assert_eq!(incoming.iter().filter(|m| m["direction"] == "INCOMING").count(), 1, "{incoming:#?}");
 }

@@ -133,6 +133,20 @@ async fn viber_inbound_messages_open_the_window_and_unsubscribes_close_the_door(
         "message_token": 4_912_661_846_655_238_146_i64 });
     assert_eq!(callback(&app, &channel, TOKEN, unsubscribed).await, 200);
     assert!(contact_channel_state(&app, &contact, &channel).await.1);
+    // The user subscribes again (Viber REST bot API, "Subscribed" callback): reachable.
+    let subscribed = json!({ "event": "subscribed", "timestamp": chrono::Utc::now().timestamp_millis(), "chat_hostname": "SN-149_",
+        "user": { "id": USER, "name": "John McClane", "avatar": "http://avatar.example.com", "country": "UK",
+                  "language": "en", "api_version": 1 },
+        "message_token": 4_912_661_846_655_238_147_i64 });
+    assert_eq!(callback(&app, &channel, TOKEN, subscribed).await, 200);
+    assert!(!contact_channel_state(&app, &contact, &channel).await.1, "a subscribed user is reachable again");
+    // Viber retries a callback for an hour until it gets a 200: the same message is stored once.
+    let message = json!({ "event": "message", "timestamp": chrono::Utc::now().timestamp_millis(), "message_token": 4_912_661_846_655_238_145_i64,
+        "sender": { "id": USER, "name": "John McClane", "language": "es", "country": "EC", "api_version": 1 },
+        "message": { "type": "text", "text": "hola", "tracking_data": "x" } });
+    assert_eq!(callback(&app, &channel, TOKEN, message).await, 200);
+    let incoming = super::messages_of_contact(&app, &contact).await;
+    assert_eq!(incoming.iter().filter(|m| m["direction"] == "INCOMING").count(), 1, "{incoming:#?}");
     // Events with nothing to record are acknowledged.
     let started = json!({ "event": "conversation_started", "timestamp": 1, "message_token": 1, "type": "open",
         "user": { "id": USER, "name": "John" }, "subscribed": false });
