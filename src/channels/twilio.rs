@@ -18,7 +18,7 @@
 //! and accepted say nothing new. A callback with a `Body` and no status other than `received`
 //! is an inbound message.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use entity::{ChannelKind, DeliveryStatus, MessageType};
 use serde::Deserialize;
@@ -140,23 +140,64 @@ impl ChannelAdapter for TwilioAdapter {
     }
 }
 
+/// The URLs a Twilio signature may cover: Twilio signs the URL it called, sometimes with the
+/// port and sometimes without, so its own validators (twilio-python `RequestValidator`,
+/// twilio-node `validateRequest`) accept either: the URL without any port, and with its port
+/// (`:443` for https, `:80` for http when none is written). The URL exactly as configured is
+/// tried too.
+fn signed_urls(url: &str) -> Vec<String> {
+    let mut urls = vec![url.to_owned()];
+    if let Ok(parsed) = url::Url::parse(url)
+        && let Some(host) = parsed.host_str()
+    {
+        let rest = &parsed[url::Position::BeforePath..];
+        let scheme = parsed.scheme();
+        urls.push(format!("{scheme}://{host}{rest}"));
+        if let Some(port) = parsed.port_or_known_default() {
+            urls.push(format!("{scheme}://{host}:{port}{rest}"));
+        }
+    }
+    urls.dedup();
+    urls
+}
+
+/// What Twilio signs after the URL: every field in key order (byte order), each distinct value
+/// of a repeated field in order, as `name` + `value` with no separators.
+fn signed_fields(pairs: &[(String, String)]) -> String {
+    let mut fields: BTreeMap<&str, BTreeSet<&str>> = BTreeMap::new();
+    for (name, value) in pairs {
+        fields.entry(name).or_default().insert(value);
+    }
+    let mut signed = String::new();
+    for (name, values) in fields {
+        for value in values {
+            signed.push_str(name);
+            signed.push_str(value);
+        }
+    }
+    signed
+}
+
+/// Whether `signature` is Twilio's for a request to `url` with the form fields `pairs`.
+fn signature_matches(token: &str, url: &str, pairs: &[(String, String)], signature: &str) -> bool {
+    let fields = signed_fields(pairs);
+    signed_urls(url).iter().any(|url| hmac_sha1_base64_matches(token, format!("{url}{fields}").as_bytes(), signature))
+}
+
 /// Reads a Twilio status callback or inbound message.
 pub fn read_webhook(request: &WebhookRequest<'_>) -> Result<WebhookEvents, WebhookError> {
-    let fields: BTreeMap<String, String> = url::form_urlencoded::parse(request.body).into_owned().collect();
-    let mut signed = request.url.to_owned();
-    for (name, value) in &fields {
-        signed.push_str(name);
-        signed.push_str(value);
-    }
+    let pairs: Vec<(String, String)> = url::form_urlencoded::parse(request.body).into_owned().collect();
     let signature = request.header("x-twilio-signature").unwrap_or_default();
-    if !request
-        .credential("authToken")
-        .is_some_and(|token| hmac_sha1_base64_matches(token, signed.as_bytes(), signature))
-    {
+    if !request.credential("authToken").is_some_and(|token| signature_matches(token, request.url, &pairs, signature)) {
         return Err(WebhookError::Unauthorized(
             "X-Twilio-Signature is missing or does not match: it must sign this URL (PREGON_PUBLIC_URL) and the fields with the auth token."
                 .into(),
         ));
+    }
+    // A repeated field's first value is the one read.
+    let mut fields: BTreeMap<String, String> = BTreeMap::new();
+    for (name, value) in pairs {
+        fields.entry(name).or_insert(value);
     }
     let field = |name: &str| fields.get(name).map(|v| v.trim()).filter(|v| !v.is_empty());
     let sid = field("MessageSid").or(field("SmsMessageSid")).or(field("SmsSid"));
@@ -220,4 +261,46 @@ fn describe(status: &str, code: &str) -> String {
         _ => return format!("Twilio reported the message {status} (error {code})."),
     };
     format!("{known} (Twilio error {code}, {status}).")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pairs(fields: &[(&str, &str)]) -> Vec<(String, String)> {
+        fields.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect()
+    }
+
+    /// Test vectors of Twilio's own validators: twilio-python
+    /// `tests/unit/test_request_validator.py` and twilio-node `spec/validation.spec.js`.
+    #[test]
+    fn signatures_validate_as_twilios_own_validators_do() {
+        let params = pairs(&[
+            ("CallSid", "CA1234567890ABCDE"),
+            ("Caller", "+14158675309"),
+            ("Digits", "1234"),
+            ("From", "+14158675309"),
+            ("To", "+18005551212"),
+        ]);
+        let url = "https://mycompany.com/myapp.php?foo=1&bar=2";
+        assert!(signature_matches("12345", url, &params, "RSOYDt4T1cUTdK1PDd93/VVr8B8="));
+        assert!(!signature_matches("12345", url, &params, "kvajT1Ptam85bY51eRf/AJRuM3w=x"));
+        assert!(!signature_matches("other", url, &params, "RSOYDt4T1cUTdK1PDd93/VVr8B8="));
+        // Signed with a port, checked without; signed without, checked with another port.
+        assert!(signature_matches("12345", url, &params, "kvajT1Ptam85bY51eRf/AJRuM3w="));
+        let with_port = "https://mycompany.com:1234/myapp.php?foo=1&bar=2";
+        assert!(signature_matches("12345", with_port, &params, "RSOYDt4T1cUTdK1PDd93/VVr8B8="));
+        let http = "http://mycompany.com/myapp.php?foo=1&bar=2";
+        assert!(signature_matches("12345", http, &params, "0ZXoZLH/DfblKGATFgpif+LLRf4="));
+        // Repeated fields: each distinct value, sorted.
+        let repeated = pairs(&[
+            ("Sid", "CA123"),
+            ("SidAccount", "AC123"),
+            ("Digits", "5678"),
+            ("Digits", "1234"),
+            ("Digits", "1234"),
+        ]);
+        assert_eq!(signed_fields(&repeated), "Digits1234Digits5678SidCA123SidAccountAC123");
+        assert!(signature_matches("12345", url, &repeated, "IK+Dwps556ElfBT0I3Rgjkr1wJU="));
+    }
 }

@@ -240,3 +240,46 @@ async fn twilio_whatsapp_prefixes_numbers_and_sends_templates_by_content_sid() {
     assert_eq!(status(&app, &channel, &format!("MM{:032}", 1), "read", None).await, 200);
     wait_message(&app, &contact, message["id"].as_str().unwrap(), |m| m["status"] == "READ").await;
 }
+
+#[tokio::test]
+async fn twilio_signatures_are_accepted_with_or_without_the_port_and_over_repeated_fields() {
+    let app = TestApp::spawn().await;
+    let mock = ProviderMock::start(|_, _| created("SM0000", "+593991112233")).await;
+    let channel = twilio_channel(&app, &mock, "TWILIO_SMS", "+14155550100").await;
+    // An inbound SMS (Twilio, "Messaging webhook request parameters"), signed over the URL
+    // without its port, as Twilio sometimes computes it; `MediaUrl0` repeated with two values,
+    // which Twilio's validators sign as each distinct value in order.
+    let without_port = format!("{}/webhooks/{channel}", app.address.rsplit_once(':').unwrap().0);
+    let fields = [
+        ("MessageSid", "SM1a2b3c4d5e6f7a8b9c0d1e2f3a4b5c6d"),
+        ("AccountSid", SID),
+        ("From", "+593991112233"),
+        ("To", "+14155550100"),
+        ("Body", "hola"),
+        ("NumMedia", "0"),
+        ("MediaUrl0", "https://api.twilio.com/b"),
+        ("MediaUrl0", "https://api.twilio.com/a"),
+    ];
+    let mut sorted: Vec<(&str, &str)> = fields.to_vec();
+    sorted.sort();
+    sorted.dedup();
+    let signed: String = sorted.iter().fold(without_port, |acc, (k, v)| format!("{acc}{k}{v}"));
+    let signature = hmac_sha1_base64(TOKEN, signed.as_bytes());
+    let body = url::form_urlencoded::Serializer::new(String::new()).extend_pairs(fields).finish();
+    let headers = [("content-type", "application/x-www-form-urlencoded"), ("x-twilio-signature", signature.as_str())];
+    let (status, answer) = post_webhook(&app, &channel, &headers, body.as_bytes()).await;
+    assert_eq!(status, 200, "{answer}");
+    assert_eq!(answer, "<Response/>");
+    let found = app.ok("query { contacts(first: 5) { totalCount } }", json!({})).await;
+    assert_eq!(found["contacts"]["totalCount"], 1);
+    // Twilio retries a webhook that timed out: the same MessageSid is stored once.
+    assert_eq!(post_webhook(&app, &channel, &headers, body.as_bytes()).await.0, 200);
+    let stored = app
+        .sql_row(format!("SELECT COUNT(*) AS n FROM messages WHERE direction = 'INCOMING' AND channel_id = {channel}"))
+        .await;
+    assert_eq!(stored.try_get::<i64>("", "n").unwrap(), 1);
+    // A signature over other fields is still refused.
+    let forged =
+        [("content-type", "application/x-www-form-urlencoded"), ("x-twilio-signature", "RSOYDt4T1cUTdK1PDd93/VVr8B8=")];
+    assert_eq!(post_webhook(&app, &channel, &forged, body.as_bytes()).await.0, 401);
+}
