@@ -170,6 +170,16 @@ fn outcome_of_error(status: reqwest::StatusCode, bytes: &[u8], wait: Option<std:
         .filter(|text| !text.trim().is_empty())
         .unwrap_or_else(|| format!("WhatsApp answered {status}."));
     let code_text = GraphError::code_text(code, status);
+    // 360dialog's own limit on its endpoint: HTTP 400 "You have exceeded the endpoint rate
+    // limit." (360dialog, "API error message list"), in its `meta.developer_message` or as an
+    // error message. A rate limit, so backed off and retried.
+    if String::from_utf8_lossy(bytes).contains("exceeded the endpoint rate limit") {
+        return SendOutcome::Transient {
+            code: "RATE_LIMITED".into(),
+            text: "360dialog: You have exceeded the endpoint rate limit.".into(),
+            retry_after: wait,
+        };
+    }
     if code == Some(REENGAGEMENT) {
         return SendOutcome::Permanent {
             code: code_text,
@@ -204,10 +214,16 @@ struct Change {
 
 #[derive(Deserialize)]
 struct ChangeValue {
+    metadata: Option<Metadata>,
     #[serde(default)]
     statuses: Vec<WebhookStatus>,
     #[serde(default)]
     messages: Vec<WebhookMessage>,
+}
+
+#[derive(Deserialize)]
+struct Metadata {
+    phone_number_id: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -230,13 +246,28 @@ struct StatusError {
 
 #[derive(Deserialize)]
 struct WebhookMessage {
-    from: String,
+    /// The sender's number; absent for users with a username whose number WhatsApp withholds
+    /// (they come with `from_user_id`, a business-scoped user id, instead).
+    from: Option<String>,
     id: Option<String>,
     timestamp: Option<Value>,
     #[serde(rename = "type")]
     kind: Option<String>,
     text: Option<TextBody>,
     button: Option<ButtonBody>,
+    interactive: Option<Interactive>,
+}
+
+/// A reply to an interactive message: the button or list row the user chose.
+#[derive(Deserialize)]
+struct Interactive {
+    button_reply: Option<Choice>,
+    list_reply: Option<Choice>,
+}
+
+#[derive(Deserialize)]
+struct Choice {
+    title: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -260,7 +291,16 @@ pub fn read_webhook(request: &WebhookRequest<'_>) -> Result<WebhookEvents, Webho
         )));
     }
     let mut events = WebhookEvents::default();
+    let number = request.credential("phoneNumberId");
     for value in notification.entry.into_iter().flat_map(|e| e.changes).filter_map(|c| c.value) {
+        // One app's webhook carries the events of all its numbers: only this channel's count.
+        let for_number = value.metadata.as_ref().and_then(|m| m.phone_number_id.as_deref());
+        if let (Some(ours), Some(theirs)) = (number, for_number)
+            && ours != theirs
+        {
+            tracing::info!(channel_id = request.channel.id, "WhatsApp events of another phone number skipped");
+            continue;
+        }
         for status in value.statuses {
             let ours = match status.status.as_str() {
                 "sent" => DeliveryStatus::Sent,
@@ -290,12 +330,24 @@ pub fn read_webhook(request: &WebhookRequest<'_>) -> Result<WebhookEvents, Webho
             });
         }
         for message in value.messages {
+            let Some(from) = message.from.as_deref() else {
+                // Without a number the message cannot be tied to a phone-addressed
+                // conversation; the rest of the notification is applied all the same.
+                tracing::info!(
+                    channel_id = request.channel.id,
+                    "a WhatsApp message without the sender's number skipped"
+                );
+                continue;
+            };
             let text = match message.kind.as_deref() {
                 Some("button") => message.button.and_then(|b| b.text),
+                Some("interactive") => {
+                    message.interactive.and_then(|i| i.button_reply.or(i.list_reply)).and_then(|choice| choice.title)
+                }
                 _ => message.text.and_then(|t| t.body),
             };
             events.inbound.push(Inbound {
-                from: format!("+{}", message.from.trim_start_matches('+')),
+                from: wa_id_to_e164(from),
                 text,
                 at: unix_seconds(message.timestamp.as_ref()),
                 provider_message_id: message.id,
@@ -303,6 +355,18 @@ pub fn read_webhook(request: &WebhookRequest<'_>) -> Result<WebhookEvents, Webho
         }
     }
     Ok(events)
+}
+
+/// A WhatsApp id as an E.164 number. Mexican mobile numbers come as `521` + ten digits, the
+/// old mobile prefix WhatsApp still adds ("For Brazil and Mexico, the extra added prefix of the
+/// phone number may be modified by the Cloud API", Cloud API "Phone Numbers"); the number is
+/// `+52` + the ten digits, as contacts are stored, and WhatsApp accepts either form to send.
+fn wa_id_to_e164(wa_id: &str) -> String {
+    let digits = wa_id.trim().trim_start_matches('+');
+    match digits.strip_prefix("521") {
+        Some(rest) if rest.len() == 10 && rest.bytes().all(|b| b.is_ascii_digit()) => format!("+52{rest}"),
+        _ => format!("+{digits}"),
+    }
 }
 
 fn authenticate(request: &WebhookRequest<'_>) -> Result<(), WebhookError> {
@@ -327,5 +391,20 @@ pub fn meta_signature(request: &WebhookRequest<'_>, key: &str) -> Result<(), Web
         _ => Err(WebhookError::Unauthorized(
             "X-Hub-Signature-256 is missing or is not the HMAC-SHA256 of the body with the app secret.".into(),
         )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::wa_id_to_e164;
+
+    #[test]
+    fn mexican_wa_ids_lose_the_old_mobile_prefix_and_others_keep_their_digits() {
+        assert_eq!(wa_id_to_e164("5215512345678"), "+525512345678");
+        assert_eq!(wa_id_to_e164("525512345678"), "+525512345678");
+        assert_eq!(wa_id_to_e164("16505551234"), "+16505551234");
+        assert_eq!(wa_id_to_e164("+593991234567"), "+593991234567");
+        // Not 521 followed by ten digits: left as it is.
+        assert_eq!(wa_id_to_e164("52155123456"), "+52155123456");
     }
 }

@@ -340,3 +340,99 @@ async fn an_imported_contact_who_writes_on_whatsapp_stays_one_contact_with_its_w
     let after = send_message(&app, &contact, &channel, json!({ "text": "¡Hola Inés!" })).await;
     wait_message(&app, &contact, &after, |m| m["status"] == "SENT").await;
 }
+
+#[tokio::test]
+async fn one_whatsapp_notification_with_odd_but_valid_messages_is_applied_whole() {
+    let app = TestApp::spawn().await;
+    let mock = ProviderMock::start(|_, _| accepted("wamid.OUT1")).await;
+    let channel = cloud_channel(&app, &mock).await;
+    let known = recent_contact(&app, &channel, "+16505551234").await;
+    let id = send_message(&app, &known, &channel, json!({ "text": "¿Qué envío prefieres?" })).await;
+    wait_message(&app, &known, &id, |m| m["status"] == "SENT").await;
+    // Imported without a WhatsApp identifier; WhatsApp writes Mexican mobiles as 521 + 10 digits.
+    let paco = app.contact(json!({ "firstName": "Paco", "phone": "+52 55 1234 5678" })).await;
+    let now = chrono::Utc::now().timestamp().to_string();
+    let ours = json!({ "display_phone_number": "15550783881", "phone_number_id": PHONE_NUMBER_ID });
+    // Payloads from Meta's webhook reference: "Business-scoped user IDs" (a user with a username
+    // and no `from`), "interactive" (button_reply and list_reply), and a status for our message.
+    let body = json!({ "object": "whatsapp_business_account", "entry": [{ "id": "102290129340398", "changes": [
+        { "field": "messages", "value": { "messaging_product": "whatsapp", "metadata": ours,
+            "contacts": [{ "profile": { "name": "Sheena Nelson", "username": "@realsheenanelson" },
+                           "user_id": "US.13491208655302741918", "parent_user_id": "US.ENT.11815799212886844830" },
+                         { "profile": { "name": "Paco" }, "wa_id": "5215512345678", "user_id": "MX.99" }],
+            "messages": [
+                { "from_user_id": "US.13491208655302741918", "from_parent_user_id": "US.ENT.11815799212886844830",
+                  "id": "wamid.HBgLMTY1MDM4Nzk0MzkVAgASGBQzQTRBNjU5OUFFRTAzODEwMTQ0RgA=", "timestamp": now,
+                  "type": "text", "text": { "body": "Does it come in another color?" } },
+                { "context": { "from": "15550783881", "id": "wamid.OUT1" }, "from": "16505551234",
+                  "id": "wamid.HBgLMTY1MDM4Nzk0MzkVAgASGBQzQTZBQzg0MzQ4QjRCM0NGNkVGOAA=", "timestamp": now,
+                  "type": "interactive", "interactive": { "type": "button_reply",
+                      "button_reply": { "id": "cancel-button", "title": "Cancel" } } },
+                { "context": { "from": "15550783881", "id": "wamid.OUT1" }, "from": "16505551234",
+                  "id": "wamid.HBgLMTY1MDM4Nzk0MzkVAgASGBQzQUFERjg0NDEzNDdFODU3MUMxMAA=", "timestamp": now,
+                  "type": "interactive", "interactive": { "type": "list_reply",
+                      "list_reply": { "id": "priority_express", "title": "Priority Mail Express", "description": "Next Day to 2 Days" } } },
+                { "from": "5215512345678", "id": "wamid.MX1", "timestamp": now, "type": "text", "text": { "body": "¿Tienen envío?" } }
+            ],
+            "statuses": [{ "id": "wamid.OUT1", "status": "delivered", "timestamp": now, "recipient_id": "16505551234",
+                           "recipient_user_id": "US.13491208655302741918", "biz_opaque_callback_data": id }] } },
+        // The same app's other phone number: not this channel's.
+        { "field": "messages", "value": { "messaging_product": "whatsapp",
+            "metadata": { "display_phone_number": "15550000000", "phone_number_id": "999999999999999" },
+            "contacts": [{ "profile": { "name": "Other" }, "wa_id": "593990000000" }],
+            "messages": [{ "from": "593990000000", "id": "wamid.OTHER", "timestamp": now, "type": "text", "text": { "body": "hola" } }] } }
+    ] }] });
+    let (status, answer) = signed(&app, &channel, APP_SECRET, body.to_string().as_bytes()).await;
+    assert_eq!(status, 200, "{answer}");
+    wait_message(&app, &known, &id, |m| m["status"] == "DELIVERED").await;
+    let texts: Vec<Value> = messages_of_contact(&app, &known)
+        .await
+        .into_iter()
+        .filter(|m| m["direction"] == "INCOMING")
+        .map(|m| m["content"]["text"].clone())
+        .collect();
+    assert!(texts.contains(&json!("Cancel")) && texts.contains(&json!("Priority Mail Express")), "{texts:?}");
+    let (window, _) = contact_channel_state(&app, &paco, &channel).await;
+    assert!(window.is_some(), "the Mexican number matched the imported contact");
+    let all = app.ok("query { contacts(first: 10) { totalCount } }", json!({})).await;
+    assert_eq!(all["contacts"]["totalCount"], 2, "no contact for the username-only user nor the other number");
+}
+
+#[tokio::test]
+async fn three_sixty_dialogs_own_rate_limit_answer_is_backed_off_and_retried() {
+    let app = TestApp::spawn().await;
+    // 360dialog, "API error message list": HTTP 400 "You have exceeded the endpoint rate limit."
+    // in its `meta` envelope.
+    let mock = ProviderMock::start(|_, n| {
+        if n == 0 {
+            Answer::json(
+                400,
+                json!({ "meta": { "success": false, "http_code": 400,
+                    "developer_message": "You have exceeded the endpoint rate limit.",
+                    "360dialog_trace_id": "TOZFYLoh3xrUq2FsREQ" } }),
+            )
+        } else {
+            accepted("wamid.360rl")
+        }
+    })
+    .await;
+    let channel = app
+        .channel(json!({ "name": "360", "kind": "WHATSAPP_360DIALOG", "baseUrl": mock.url,
+            "credentials": { "apiKey": "d360-key", "webhookSecret": "hook-secret" } }))
+        .await;
+    app.contact(json!({ "firstName": "Ana", "phone": "+593991112277", "tags": ["rl"],
+            "identifiers": [{ "channelId": channel, "identifier": "+593991112277" }] }))
+        .await;
+    let broadcast = draft(
+        &app,
+        &channel,
+        &segment(&app, "rl").await,
+        json!({ "content": { "template": { "name": "welcome", "language": "es" } } }),
+    )
+    .await;
+    send_now(&app, &broadcast).await;
+    let done = wait_done(&app, &broadcast, std::time::Duration::from_secs(15)).await;
+    assert_eq!((done["sentCount"].as_i64(), done["failedCount"].as_i64()), (Some(1), Some(0)), "{done:#}");
+    let message = messages_of(&app, &broadcast).await.remove(0);
+    assert_eq!(message["attempts"], 2);
+}
