@@ -76,6 +76,9 @@ pub struct StatusReport {
     pub at: DateTime<Utc>,
     /// The provider's code and text, for FAILED.
     pub error: Option<(String, String)>,
+    /// For FAILED: the provider says the failure is temporary (a throughput limit) and the
+    /// message should be sent again later.
+    pub retryable: bool,
 }
 
 /// A provider adapter.

@@ -217,5 +217,6 @@ fn status_report(channel_id: i64, item: StatusItem) -> Result<StatusReport, Stri
         status,
         at: Utc::now(),
         error,
+        retryable: false,
     })
 }

@@ -188,6 +188,7 @@ pub fn read_webhook(request: &WebhookRequest<'_>) -> Result<WebhookEvents, Webho
                     status: DeliveryStatus::Delivered,
                     at,
                     error: None,
+                    retryable: false,
                 });
             }
             if let Some(watermark) = delivery.watermark {

@@ -60,6 +60,7 @@ impl ChannelAdapter for SandboxAdapter {
             status,
             at: Utc::now(),
             error: None,
+            retryable: false,
         };
         let (delivered, read_report) = (report(DeliveryStatus::Delivered), report(DeliveryStatus::Read));
         let (sink, delay) = (self.statuses.clone(), self.settings.delivery_delay);

@@ -242,6 +242,7 @@ pub fn read_webhook(request: &WebhookRequest<'_>) -> Result<WebhookEvents, Webho
         status: ours,
         at: chrono::Utc::now(),
         error,
+        retryable: false,
     });
     Ok(events)
 }

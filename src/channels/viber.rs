@@ -184,6 +184,7 @@ pub fn read_webhook(request: &WebhookRequest<'_>) -> Result<WebhookEvents, Webho
             status,
             at,
             error,
+            retryable: false,
         });
     }
     Ok(events)

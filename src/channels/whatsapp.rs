@@ -12,7 +12,11 @@
 //! 131026 (undeliverable) and every other error fail it with WhatsApp's code and text.
 //!
 //! Webhooks (`entry[].changes[].value`): `statuses[]` (sent, delivered, read, failed with
-//! `errors[]`) and `messages[]` (inbound). The Cloud API signs them with `X-Hub-Signature-256:
+//! `errors[]`; a failure with one of the retried codes above sends the message again) and
+//! `messages[]` (inbound; button and list replies by their title; Mexican `521…` ids as `+52…`
+//! numbers; a message without `from`, from a user with a username, is skipped). Events whose
+//! `metadata.phone_number_id` is not the channel's `phoneNumberId` are another number's and
+//! skipped. The Cloud API signs them with `X-Hub-Signature-256:
 //! sha256=<HMAC-SHA256 of the raw body, keyed with the app secret>`. 360dialog does not sign
 //! its webhooks; it sends the headers configured with the webhook URL, and Pregón expects the
 //! channel's `webhookSecret` in `X-Pregon-Webhook-Secret` (README, "Provider webhooks").
@@ -310,6 +314,11 @@ pub fn read_webhook(request: &WebhookRequest<'_>) -> Result<WebhookEvents, Webho
                 // "deleted", "warning" and future statuses say nothing about delivery.
                 _ => continue,
             };
+            // A failure reported after acceptance with a throughput or temporary code is sent
+            // again, as Meta's error-code table advises for those codes, like the same code
+            // in a send's answer.
+            let retryable = ours == DeliveryStatus::Failed
+                && status.errors.first().and_then(|e| e.code).is_some_and(|code| RETRY_CODES.contains(&code));
             let error = (ours == DeliveryStatus::Failed).then(|| {
                 let first = status.errors.first();
                 let code = first.and_then(|e| e.code).map_or_else(|| "PROVIDER_FAILED".to_owned(), |c| c.to_string());
@@ -327,6 +336,7 @@ pub fn read_webhook(request: &WebhookRequest<'_>) -> Result<WebhookEvents, Webho
                 status: ours,
                 at: unix_seconds(status.timestamp.as_ref()),
                 error,
+                retryable,
             });
         }
         for message in value.messages {

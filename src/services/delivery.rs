@@ -86,6 +86,10 @@ pub enum Update {
     Failed { code: String, text: String },
     /// A transient failure: back to QUEUED until `at` (only from SENDING).
     Retry { at: DateTime<Utc>, code: String, text: String },
+    /// The provider accepted it, then reported a temporary failure (a throughput limit): send
+    /// it again at `at`. SENT → QUEUED, no longer counted as sent nor completed; from SENDING
+    /// it is a plain retry.
+    Requeue { at: DateTime<Utc>, code: String, text: String },
 }
 
 /// Counter changes of one broadcast.
@@ -123,6 +127,8 @@ pub struct Change {
     pub provider_message_id: Option<String>,
     pub error: Option<(String, String)>,
     pub next_attempt_at: Option<DateTime<Utc>>,
+    /// SENT → QUEUED for another attempt: the send time and the provider's id are cleared.
+    pub requeue: bool,
     pub deltas: Deltas,
 }
 
@@ -154,6 +160,10 @@ impl Tracked {
         if change.provider_message_id.is_some() {
             next.provider_message_id.clone_from(&change.provider_message_id);
         }
+        if change.requeue {
+            next.sent_at = None;
+            next.provider_message_id = None;
+        }
         next
     }
 }
@@ -179,6 +189,7 @@ pub fn transition(message: &Tracked, update: &Update, now: DateTime<Utc>) -> Opt
             provider_message_id: Some(id.clone()),
             error: None,
             next_attempt_at: None,
+            requeue: false,
             deltas: Deltas::default(),
         });
     }
@@ -195,6 +206,7 @@ pub fn transition(message: &Tracked, update: &Update, now: DateTime<Utc>) -> Opt
         provider_message_id: None,
         error: None,
         next_attempt_at: None,
+        requeue: false,
         deltas: Deltas::default(),
     };
     let tracked_since = message.sent_at.unwrap_or(message.created_at);
@@ -245,6 +257,20 @@ pub fn transition(message: &Tracked, update: &Update, now: DateTime<Utc>) -> Opt
             next_attempt_at: Some(*at),
             ..base
         }),
+        Update::Requeue { at, code, text } => match message.status {
+            DeliveryStatus::Sending => {
+                transition(message, &Update::Retry { at: *at, code: code.clone(), text: text.clone() }, now)
+            }
+            DeliveryStatus::Sent if !past_tracking => Some(Change {
+                to: DeliveryStatus::Queued,
+                error: Some((code.clone(), text.clone())),
+                next_attempt_at: Some(*at),
+                requeue: true,
+                deltas: Deltas { sent: -i64::from(message.sent_at.is_some()), completed: -1, ..Deltas::default() },
+                ..base
+            }),
+            _ => None,
+        },
     }
 }
 
@@ -374,6 +400,11 @@ async fn apply(
         if let Some(id) = &change.provider_message_id {
             statement = statement.col_expr(message::Column::ProviderMessageId, Expr::val(id.as_str()));
         }
+        if change.requeue {
+            statement = statement
+                .col_expr(message::Column::SentAt, Expr::val(None::<DateTime<Utc>>))
+                .col_expr(message::Column::ProviderMessageId, Expr::val(None::<String>));
+        }
         match (&change.error, change.to) {
             (Some((code, text)), status) => {
                 statement = statement
@@ -417,10 +448,22 @@ async fn apply(
                 completed.push(done);
                 continue;
             }
+            // A message of a completed broadcast went back to the queue (the provider asked
+            // for it to be sent again): the broadcast is running again until it is sent.
+            if model.status == BroadcastStatus::Completed
+                && model.completed_recipients < model.total_messages
+                && let Some(reopened) = reopen_broadcast(&txn, model.id, now).await?
+            {
+                completed.push(reopened);
+                continue;
+            }
             broadcasts.push(model);
         }
     }
     txn.commit().await?;
+    if applied.iter().any(|change| change.requeue) {
+        app.wake_dispatcher();
+    }
     let named = applied
         .iter()
         .filter_map(|change| {
@@ -476,6 +519,23 @@ async fn bump_counters(
         .filter(broadcast::Column::Id.eq(broadcast_id))
         .exec_with_returning(conn)
         .await?)
+}
+
+/// COMPLETED → RUNNING when a message went back to the queue; the row if this call reopened it.
+async fn reopen_broadcast(
+    conn: &impl ConnectionTrait,
+    broadcast_id: i64,
+    now: DateTime<Utc>,
+) -> ServiceResult<Option<broadcast::Model>> {
+    Ok(broadcast::Entity::update_many()
+        .col_expr(broadcast::Column::Status, Expr::val(BroadcastStatus::Running))
+        .col_expr(broadcast::Column::CompletedAt, Expr::val(None::<DateTime<Utc>>))
+        .col_expr(broadcast::Column::UpdatedAt, Expr::val(now))
+        .filter(broadcast::Column::Id.eq(broadcast_id))
+        .filter(broadcast::Column::Status.eq(BroadcastStatus::Completed))
+        .exec_with_returning(conn)
+        .await?
+        .pop())
 }
 
 /// RUNNING → COMPLETED once every message is attempted; the row if this call completed it.

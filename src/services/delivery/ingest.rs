@@ -203,7 +203,8 @@ async fn resolve_and_record(app: &App, reports: Vec<(usize, StatusReport)>) -> S
             (None, Some(pid)) => by_provider_id.get(&(report.channel_id, pid.clone())).copied(),
             (None, None) => None,
         };
-        let Some(update) = update_of(&report) else { continue };
+        let attempts = found.and_then(|id| rows.get(&id)).map_or(0, |row| row.attempts);
+        let Some(update) = update_of(app, &report, attempts) else { continue };
         match found {
             Some(id) => updates.push((id, update)),
             None if report.message_id.is_none() && report.provider_message_id.is_some() => {
@@ -226,7 +227,9 @@ async fn resolve_and_record(app: &App, reports: Vec<(usize, StatusReport)>) -> S
     Ok(unmatched)
 }
 
-fn update_of(report: &StatusReport) -> Option<Update> {
+/// The update a status report makes to a message that has had `attempts` attempts. A
+/// temporary failure is sent again with the dispatcher's backoff, up to its attempt limit.
+fn update_of(app: &App, report: &StatusReport, attempts: i32) -> Option<Update> {
     Some(match report.status {
         DeliveryStatus::Sent => Update::Accepted { provider_message_id: report.provider_message_id.clone() },
         DeliveryStatus::Delivered => Update::Delivered,
@@ -236,7 +239,16 @@ fn update_of(report: &StatusReport) -> Option<Update> {
                 .error
                 .clone()
                 .unwrap_or_else(|| ("PROVIDER_FAILED".into(), "The provider reported the message failed.".into()));
-            Update::Failed { code, text }
+            let attempts = u32::try_from(attempts).unwrap_or(0);
+            if !report.retryable {
+                Update::Failed { code, text }
+            } else if attempts >= app.dispatch.max_attempts {
+                Update::Failed { code, text: format!("{text} (gave up after {attempts} attempts)") }
+            } else {
+                let wait = app.dispatch.backoff(attempts.max(1));
+                let at = chrono::Utc::now() + chrono::Duration::from_std(wait).unwrap_or_default();
+                Update::Requeue { at, code, text }
+            }
         }
         DeliveryStatus::Queued | DeliveryStatus::Sending => return None,
     })

@@ -436,3 +436,50 @@ async fn three_sixty_dialogs_own_rate_limit_answer_is_backed_off_and_retried() {
     let message = messages_of(&app, &broadcast).await.remove(0);
     assert_eq!(message["attempts"], 2);
 }
+
+#[tokio::test]
+async fn a_throughput_failure_reported_after_acceptance_sends_the_message_again() {
+    let app = TestApp::spawn().await;
+    let mock = ProviderMock::start(|_, n| accepted(&format!("wamid.try{n}"))).await;
+    let channel = cloud_channel(&app, &mock).await;
+    app.contact(json!({ "firstName": "Ana", "phone": "+593991112288", "tags": ["tp"],
+        "identifiers": [{ "channelId": channel, "identifier": "+593991112288" }] }))
+        .await;
+    let broadcast = draft(
+        &app,
+        &channel,
+        &segment(&app, "tp").await,
+        json!({ "content": { "template": { "name": "welcome", "language": "es" } } }),
+    )
+    .await;
+    send_now(&app, &broadcast).await;
+    assert_eq!(wait_done(&app, &broadcast, std::time::Duration::from_secs(15)).await["sentCount"], 1);
+    let message = messages_of(&app, &broadcast).await.remove(0);
+    let ours = message["id"].as_str().unwrap().to_owned();
+    // Meta, webhooks reference "errors": 130429 "Rate limit hit", here on the message's status.
+    let failed = notification(json!({ "statuses": [{ "id": "wamid.try0", "status": "failed",
+        "timestamp": chrono::Utc::now().timestamp().to_string(), "recipient_id": "593991112288",
+        "biz_opaque_callback_data": ours,
+        "errors": [{ "code": 130429, "title": "Rate limit hit", "message": "Rate limit hit",
+            "error_data": { "details": "Message failed to send because there were too many messages sent from this phone number in a short period of time" },
+            "href": "/documentation/business-messaging/whatsapp/support/error-codes" }] }] }));
+    assert_eq!(signed(&app, &channel, APP_SECRET, &failed).await.0, 200);
+    // Sent again: a second request, the broadcast completes again with nothing failed.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(15);
+    while mock.requests().len() < 2 {
+        assert!(std::time::Instant::now() < deadline, "the message was not sent again");
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    let done = wait_done(&app, &broadcast, std::time::Duration::from_secs(15)).await;
+    assert_eq!((done["sentCount"].as_i64(), done["failedCount"].as_i64()), (Some(1), Some(0)), "{done:#}");
+    let again = messages_of(&app, &broadcast).await.remove(0);
+    assert_eq!(again["status"], "SENT");
+    assert_eq!(again["attempts"], 2);
+    crate::broadcasts::assert_counts_match_rows(&app, &broadcast).await;
+    // A permanent failure stays failed.
+    let undeliverable = status("wamid.try1", &ours, "failed");
+    assert_eq!(signed(&app, &channel, APP_SECRET, &undeliverable).await.0, 200);
+    let done = wait_done(&app, &broadcast, std::time::Duration::from_secs(5)).await;
+    assert_eq!(done["failedCount"], 1);
+    assert_eq!(mock.requests().len(), 2);
+}
