@@ -407,6 +407,9 @@ impl Dispatcher {
             message_type: message.message_type.unwrap_or(entity::MessageType::Session),
             content: &content,
         };
+        // The message's send time is when the request went out: never after the provider's own
+        // time of receipt, which watermarks are compared with.
+        let requested_at = Utc::now();
         let outcome = match self.adapters.for_kind(channel.kind) {
             Some(adapter) => adapter.send(&outgoing).await,
             None => SendOutcome::Permanent {
@@ -418,7 +421,7 @@ impl Dispatcher {
         self.settle_daily(channel, matches!(outcome, SendOutcome::Accepted { .. })).await;
         let settings = &self.app.dispatch;
         let update = match outcome {
-            SendOutcome::Accepted { provider_message_id } => Update::Accepted { provider_message_id },
+            SendOutcome::Accepted { provider_message_id } => Update::Accepted { provider_message_id, at: requested_at },
             SendOutcome::Permanent { code, text } => Update::Failed { code, text },
             SendOutcome::Unreachable { code, text } => {
                 if let Err(err) = delivery::mark_unreachable(&self.app, channel.id, outgoing.address).await {

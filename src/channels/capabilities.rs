@@ -140,6 +140,19 @@ pub struct Capabilities {
     pub optional_credentials: &'static [&'static str],
 }
 
+impl Capabilities {
+    /// How long after the contact's last message an automated message (a broadcast, an API
+    /// send) may go without a message tag. Meta's standard messaging window is 24 hours on
+    /// Messenger and Instagram; the 7 days of their `messaging_window` are for a person's reply,
+    /// sent with the HUMAN_AGENT tag. Elsewhere the two are the same.
+    pub fn automated_window(&self) -> MessagingWindow {
+        match self.kind {
+            ChannelKind::Messenger | ChannelKind::Instagram => MessagingWindow::Hours(24),
+            _ => self.messaging_window,
+        }
+    }
+}
+
 use DeliveryStatus::{Delivered, Failed, Read, Sent};
 
 const ALL_STATUSES: &[DeliveryStatus] = &[Sent, Delivered, Read, Failed];

@@ -11,7 +11,12 @@ use super::{BroadcastRequirement, capabilities};
 pub const MAX_TEXT_CHARS: usize = 4096;
 
 /// The Messenger message tags that allow a message outside the 7-day window.
-pub const MESSAGE_TAGS: &[&str] = &["CONFIRMED_EVENT_UPDATE", "POST_PURCHASE_UPDATE", "ACCOUNT_UPDATE", "HUMAN_AGENT"];
+pub const MESSAGE_TAGS: &[&str] = &["CONFIRMED_EVENT_UPDATE", "POST_PURCHASE_UPDATE", "ACCOUNT_UPDATE", HUMAN_AGENT];
+
+/// The Messenger tag of a person's reply sent after the standard 24-hour window and within 7
+/// days of the contact's last message (Meta, "Message Tags": human replies only, no automated
+/// messages).
+pub const HUMAN_AGENT: &str = "HUMAN_AGENT";
 
 /// A message's content, stored as JSON on broadcasts and messages.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -143,6 +148,17 @@ impl MessageContent {
                     return Err(problem("content.text", "A Messenger message needs a text."));
                 }
                 match &self.message_tag {
+                    Some(tag) if tag == HUMAN_AGENT && broadcast => Err(problem(
+                        "content.messageTag",
+                        "HUMAN_AGENT is for a person's reply within 7 days of the contact's last message, \
+                         not for broadcasts; use CONFIRMED_EVENT_UPDATE, POST_PURCHASE_UPDATE or ACCOUNT_UPDATE.",
+                    )),
+                    // A person's reply: inside the 7-day window only.
+                    Some(tag) if tag == HUMAN_AGENT => Ok(Planned {
+                        message_type: MessageType::FacebookMessageTag,
+                        subtype: Some(tag.clone()),
+                        outside_window: false,
+                    }),
                     Some(tag) => Ok(Planned {
                         message_type: MessageType::FacebookMessageTag,
                         subtype: Some(tag.clone()),

@@ -13,8 +13,16 @@
 //! Webhooks (`object: page`), signed like WhatsApp's (`X-Hub-Signature-256` with the app
 //! secret), with Meta's `hub.challenge` check on GET: `messaging[].message` is an inbound
 //! message (echoes of the page's own messages are skipped), `delivery` names delivered message
-//! ids (`mids`) and a watermark, `read` a watermark: everything sent to that person up to it
-//! has been read.
+//! ids (`mids`, which Meta may leave out) and a watermark, `read` a watermark: everything sent
+//! to that person up to it has been read. A message counts as sent at the moment its request
+//! went out, never after Meta's time of receipt, so the newest message is covered by a
+//! watermark. With the channel's `pageId` set, events of other Pages (`entry.id`,
+//! `recipient.id`) are skipped.
+//!
+//! Windows (Meta, "Messenger Platform policy" and "Message Tags"): an automated message may go
+//! within 24 hours of the person's last message; a person's reply (`sendMessage` with source
+//! USER) between 24 hours and 7 days goes with the HUMAN_AGENT tag, and not at all after 7
+//! days; a broadcast carries one of the other tags.
 
 use entity::{DeliveryStatus, MessageType};
 use serde::Deserialize;
@@ -120,6 +128,8 @@ struct Notification {
 
 #[derive(Deserialize)]
 struct Entry {
+    /// The Page's id (a string, sometimes a number).
+    id: Option<Value>,
     #[serde(default)]
     messaging: Vec<Messaging>,
 }
@@ -127,6 +137,7 @@ struct Entry {
 #[derive(Deserialize)]
 struct Messaging {
     sender: Option<Party>,
+    recipient: Option<Party>,
     timestamp: Option<i64>,
     message: Option<InboundMessage>,
     delivery: Option<Delivery>,
@@ -135,7 +146,16 @@ struct Messaging {
 
 #[derive(Deserialize)]
 struct Party {
+    #[serde(deserialize_with = "id_text")]
     id: String,
+}
+
+/// An id Meta may send as a string or as a number.
+fn id_text<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<String, D::Error> {
+    Ok(match Value::deserialize(deserializer)? {
+        Value::String(text) => text,
+        other => other.to_string(),
+    })
 }
 
 #[derive(Deserialize)]
@@ -166,8 +186,35 @@ pub fn read_webhook(request: &WebhookRequest<'_>) -> Result<WebhookEvents, Webho
         return Err(WebhookError::Invalid("Messenger notifications have object 'page'.".into()));
     }
     let mut events = WebhookEvents::default();
-    for item in notification.entry.into_iter().flat_map(|entry| entry.messaging) {
+    // One app's webhook carries the events of all its Pages: only this channel's Page counts
+    // (`entry.id` and `recipient.id` are the Page's id).
+    let page = request.credential("pageId");
+    let other_page = |id: Option<String>| page.is_some_and(|page| id.is_some_and(|id| id != page));
+    for entry in notification.entry {
+        let entry_page = entry.id.map(|id| match id {
+            Value::String(text) => text,
+            other => other.to_string(),
+        });
+        if other_page(entry_page) {
+            tracing::info!(channel_id = request.channel.id, "Messenger events of another Page skipped");
+            continue;
+        }
+        read_entry(request, entry.messaging, &mut events, &other_page);
+    }
+    Ok(events)
+}
+
+fn read_entry(
+    request: &WebhookRequest<'_>,
+    messaging: Vec<Messaging>,
+    events: &mut WebhookEvents,
+    other_page: &dyn Fn(Option<String>) -> bool,
+) {
+    for item in messaging {
         let Some(sender) = item.sender else { continue };
+        if other_page(item.recipient.map(|recipient| recipient.id)) {
+            continue;
+        }
         if let Some(message) = item.message
             && !message.is_echo
         {
@@ -207,5 +254,4 @@ pub fn read_webhook(request: &WebhookRequest<'_>) -> Result<WebhookEvents, Webho
             });
         }
     }
-    Ok(events)
 }

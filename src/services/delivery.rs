@@ -76,8 +76,10 @@ impl From<&message::Model> for Tracked {
 /// What happened to a message.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Update {
-    /// The provider accepted it (SENT).
-    Accepted { provider_message_id: Option<String> },
+    /// The provider accepted it (SENT). `at` is when the request that it accepted went out
+    /// (or the time the provider reports): the message's `sentAt`. It is never later than the
+    /// provider's own time of receipt, which its watermarks (Messenger) are compared with.
+    Accepted { provider_message_id: Option<String>, at: DateTime<Utc> },
     /// Reported DELIVERED.
     Delivered,
     /// Reported READ.
@@ -122,6 +124,8 @@ pub struct Change {
     pub message: Tracked,
     pub to: DeliveryStatus,
     pub set_sent: bool,
+    /// The send time written with `set_sent`.
+    pub sent_at: DateTime<Utc>,
     pub set_delivered: bool,
     pub set_read: bool,
     pub provider_message_id: Option<String>,
@@ -149,7 +153,7 @@ impl Tracked {
         let mut next = self.clone();
         next.status = change.to;
         if change.set_sent {
-            next.sent_at = Some(now);
+            next.sent_at = Some(change.sent_at);
         }
         if change.set_delivered {
             next.delivered_at = Some(now);
@@ -176,7 +180,7 @@ impl Tracked {
 /// status but records the provider's message id, which later statuses are looked up by.
 pub fn transition(message: &Tracked, update: &Update, now: DateTime<Utc>) -> Option<Change> {
     let current = rank(message.status);
-    if let Update::Accepted { provider_message_id: Some(id) } = update
+    if let Update::Accepted { provider_message_id: Some(id), .. } = update
         && current >= 2
         && message.provider_message_id.is_none()
     {
@@ -184,6 +188,7 @@ pub fn transition(message: &Tracked, update: &Update, now: DateTime<Utc>) -> Opt
             message: message.clone(),
             to: message.status,
             set_sent: false,
+            sent_at: now,
             set_delivered: false,
             set_read: false,
             provider_message_id: Some(id.clone()),
@@ -201,6 +206,7 @@ pub fn transition(message: &Tracked, update: &Update, now: DateTime<Utc>) -> Opt
         message: message.clone(),
         to: message.status,
         set_sent: false,
+        sent_at: now,
         set_delivered: false,
         set_read: false,
         provider_message_id: None,
@@ -211,7 +217,7 @@ pub fn transition(message: &Tracked, update: &Update, now: DateTime<Utc>) -> Opt
     };
     let tracked_since = message.sent_at.unwrap_or(message.created_at);
     let past_tracking = now - tracked_since > Duration::days(TRACKING_DAYS);
-    let forward = |to: DeliveryStatus, provider_message_id: Option<String>| {
+    let forward = |to: DeliveryStatus, provider_message_id: Option<String>, sent_at: DateTime<Utc>| {
         let target = rank(to);
         if target <= current {
             return None;
@@ -222,6 +228,7 @@ pub fn transition(message: &Tracked, update: &Update, now: DateTime<Utc>) -> Opt
         Some(Change {
             to,
             set_sent,
+            sent_at: std::cmp::min(sent_at, now),
             set_delivered,
             set_read,
             provider_message_id,
@@ -236,9 +243,9 @@ pub fn transition(message: &Tracked, update: &Update, now: DateTime<Utc>) -> Opt
         })
     };
     match update {
-        Update::Accepted { provider_message_id } => forward(DeliveryStatus::Sent, provider_message_id.clone()),
-        Update::Delivered if !past_tracking => forward(DeliveryStatus::Delivered, None),
-        Update::Read if !past_tracking => forward(DeliveryStatus::Read, None),
+        Update::Accepted { provider_message_id, at } => forward(DeliveryStatus::Sent, provider_message_id.clone(), *at),
+        Update::Delivered if !past_tracking => forward(DeliveryStatus::Delivered, None, now),
+        Update::Read if !past_tracking => forward(DeliveryStatus::Read, None, now),
         Update::Delivered | Update::Read => None,
         Update::Failed { code, text } => {
             if current > 2 || (current == 2 && past_tracking) {
@@ -358,15 +365,16 @@ async fn apply(
         let ids: Vec<i64> = accepted.iter().map(|(c, _)| c.message.id).collect();
         let provider_ids: Vec<String> =
             accepted.iter().map(|(c, _)| c.provider_message_id.clone().unwrap_or_default()).collect();
-        let sql = "UPDATE messages AS m SET status = 'SENT', sent_at = $1, updated_at = $1, \
+        let sent_at: Vec<DateTime<Utc>> = accepted.iter().map(|(c, _)| c.sent_at).collect();
+        let sql = "UPDATE messages AS m SET status = 'SENT', sent_at = v.sent_at, updated_at = $1, \
                    provider_message_id = NULLIF(v.pid, ''), error_code = NULL, error_text = NULL, next_attempt_at = NULL \
-                   FROM UNNEST($2::bigint[], $3::text[]) AS v(id, pid) \
+                   FROM UNNEST($2::bigint[], $3::text[], $4::timestamptz[]) AS v(id, pid, sent_at) \
                    WHERE m.id = v.id AND m.status = 'SENDING' AND m.sent_at IS NULL RETURNING m.id";
         let rows = txn
             .query_all_raw(sea_orm::Statement::from_sql_and_values(
                 sea_orm::DbBackend::Postgres,
                 sql,
-                vec![now.into(), ids.into(), provider_ids.into()],
+                vec![now.into(), ids.into(), provider_ids.into(), sent_at.into()],
             ))
             .await?;
         let mut done = std::collections::HashSet::with_capacity(rows.len());
@@ -389,7 +397,7 @@ async fn apply(
             .filter(message::Column::Id.eq(change.message.id))
             .filter(message::Column::Status.eq(change.message.status));
         if change.set_sent {
-            statement = statement.col_expr(message::Column::SentAt, Expr::val(now));
+            statement = statement.col_expr(message::Column::SentAt, Expr::val(change.sent_at));
         }
         if change.set_delivered {
             statement = statement.col_expr(message::Column::DeliveredAt, Expr::val(now));
@@ -626,7 +634,7 @@ mod tests {
 
     #[test]
     fn an_answer_that_comes_after_its_own_delivery_still_records_the_provider_id() {
-        let accepted = Update::Accepted { provider_message_id: Some("wamid.1".into()) };
+        let accepted = Update::Accepted { provider_message_id: Some("wamid.1".into()), at: Utc::now() };
         let change = transition(&tracked(DeliveryStatus::Delivered), &accepted, Utc::now()).unwrap();
         assert_eq!(change.to, DeliveryStatus::Delivered);
         assert_eq!(change.provider_message_id.as_deref(), Some("wamid.1"));

@@ -6,11 +6,14 @@
 //! dispatcher sends it at the channel's rate.
 
 use chrono::Utc;
-use entity::{DeliveryStatus, MessageDirection, MessageSource, channel, contact, contact_channel, message};
+use entity::{
+    DeliveryStatus, MessageDirection, MessageSource, MessageType, channel, contact, contact_channel, message,
+};
 use sea_orm::{ActiveModelTrait, ActiveValue::Set, ColumnTrait, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect};
 
 use crate::app::App;
 use crate::auth::Scope;
+use crate::channels::content::HUMAN_AGENT;
 use crate::channels::{Adapters, IdentifierKind, MessageContent, MessagingWindow, capabilities};
 use crate::error::{ServiceError, ServiceResult};
 use crate::events::MessageStatusEvent;
@@ -39,7 +42,7 @@ pub async fn send_message(
     content: MessageContent,
     source: MessageSource,
 ) -> ServiceResult<message::Model> {
-    let content = content.normalized().map_err(|p| ServiceError::bad_input(p.field, p.message))?;
+    let mut content = content.normalized().map_err(|p| ServiceError::bad_input(p.field, p.message))?;
     let contact = scope.get::<contact::Entity>(&app.db, "contact", contact_id).await?;
     let channel = scope
         .select::<channel::Entity>()
@@ -51,7 +54,7 @@ pub async fn send_message(
             ServiceError::bad_input("channelId", format!("No channel with id {channel_id} in this workspace."))
         })?;
     let caps = capabilities(channel.kind);
-    let planned = content.plan_for(channel.kind, false).map_err(|p| ServiceError::bad_input(p.field, p.message))?;
+    let mut planned = content.plan_for(channel.kind, false).map_err(|p| ServiceError::bad_input(p.field, p.message))?;
     let identifier = scope
         .select::<contact_channel::Entity>()
         .filter(contact_channel::Column::ContactId.eq(contact.id))
@@ -77,13 +80,28 @@ pub async fn send_message(
         ));
     }
     let now = Utc::now();
-    let outside_window = match caps.messaging_window {
-        MessagingWindow::Hours(hours) if !planned.outside_window => identifier
-            .as_ref()
-            .and_then(|row| row.last_incoming_at)
-            .is_none_or(|last| now - last > chrono::Duration::hours(i64::from(hours))),
+    let last_incoming = identifier.as_ref().and_then(|row| row.last_incoming_at);
+    let beyond = |window: MessagingWindow| match window {
+        MessagingWindow::Hours(hours) => {
+            last_incoming.is_none_or(|last| now - last > chrono::Duration::hours(i64::from(hours)))
+        }
         _ => false,
     };
+    // Messenger: past the standard 24 hours a person's reply goes with the HUMAN_AGENT tag
+    // (up to 7 days); an automated message may not go at all.
+    let (window, automated) = (caps.messaging_window, caps.automated_window());
+    if !planned.outside_window
+        && planned.message_type == MessageType::Session
+        && automated != window
+        && beyond(automated)
+        && !beyond(window)
+        && source == MessageSource::User
+    {
+        content.message_tag = Some(HUMAN_AGENT.to_owned());
+        planned = content.plan_for(channel.kind, false).map_err(|p| ServiceError::bad_input(p.field, p.message))?;
+    }
+    let applies = if planned.message_type == MessageType::Session { automated } else { window };
+    let outside_window = !planned.outside_window && beyond(applies);
     // Outside the window the message is recorded FAILED whatever the provider; otherwise it
     // must be one Pregón can send on.
     if !outside_window && !Adapters::supports(channel.kind) {
@@ -94,7 +112,19 @@ pub async fn send_message(
     }
     // Outside the window the row is written FAILED at once (never QUEUED, so no sender can
     // pick it up in between).
-    let failure = match caps.messaging_window {
+    let failure = match applies {
+        MessagingWindow::Hours(hours) if outside_window && applies != window => Some((
+            "OUTSIDE_MESSAGING_WINDOW".to_owned(),
+            format!(
+                "Outside the messaging window: on {} an automated message may go only within {hours} hours of \
+                 the contact's last message (a person's reply, sent as USER, within {} days with the HUMAN_AGENT tag).",
+                caps.label,
+                match window {
+                    MessagingWindow::Hours(outer) => outer / 24,
+                    _ => 0,
+                }
+            ),
+        )),
         MessagingWindow::Hours(hours) if outside_window => Some((
             "OUTSIDE_MESSAGING_WINDOW".to_owned(),
             format!(

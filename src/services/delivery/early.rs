@@ -117,7 +117,9 @@ fn update_of(row: early_status::Model) -> Option<Update> {
             code: row.error_code.unwrap_or_else(|| "PROVIDER_FAILED".into()),
             text: row.error_text.unwrap_or_else(|| "The provider reported the message failed.".into()),
         },
-        DeliveryStatus::Sent => Update::Accepted { provider_message_id: Some(row.provider_message_id) },
+        DeliveryStatus::Sent => {
+            Update::Accepted { provider_message_id: Some(row.provider_message_id), at: row.received_at }
+        }
         DeliveryStatus::Queued | DeliveryStatus::Sending => return None,
     })
 }

@@ -231,7 +231,9 @@ async fn resolve_and_record(app: &App, reports: Vec<(usize, StatusReport)>) -> S
 /// temporary failure is sent again with the dispatcher's backoff, up to its attempt limit.
 fn update_of(app: &App, report: &StatusReport, attempts: i32) -> Option<Update> {
     Some(match report.status {
-        DeliveryStatus::Sent => Update::Accepted { provider_message_id: report.provider_message_id.clone() },
+        DeliveryStatus::Sent => {
+            Update::Accepted { provider_message_id: report.provider_message_id.clone(), at: report.at }
+        }
         DeliveryStatus::Delivered => Update::Delivered,
         DeliveryStatus::Read => Update::Read,
         DeliveryStatus::Failed => {

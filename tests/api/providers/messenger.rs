@@ -193,3 +193,103 @@ async fn messenger_webhooks_verify_sign_deliver_by_mid_and_read_by_watermark() {
         messages_of_contact(&app, &contact).await.into_iter().filter(|m| m["direction"] == "INCOMING").count();
     assert_eq!(incoming, 1);
 }
+
+/// An inbound message the person sent `hours_ago` hours ago (Meta's `timestamp` is in ms).
+fn inbound_at(psid: &str, text: &str, hours_ago: i64) -> Vec<u8> {
+    let at = (chrono::Utc::now() - chrono::Duration::hours(hours_ago)).timestamp_millis();
+    page_event(json!({ "sender": { "id": psid }, "recipient": { "id": PAGE }, "timestamp": at,
+        "message": { "mid": format!("m_in_{text}_{hours_ago}"), "text": text } }))
+}
+
+async fn send_as(app: &TestApp, contact: &str, channel: &str, text: &str, source: &str) -> Value {
+    app.ok(
+        "mutation($c: ID!, $ch: ID!, $t: String!, $s: SendSource!) { sendMessage(contactId: $c, channelId: $ch, content: { text: $t }, source: $s) { id status errorCode errorText } }",
+        json!({ "c": contact, "ch": channel, "t": text, "s": source }),
+    )
+    .await["sendMessage"]
+        .clone()
+}
+
+#[tokio::test]
+async fn messenger_holds_automated_messages_to_24_hours_and_a_persons_reply_to_7_days_with_human_agent() {
+    let app = TestApp::spawn().await;
+    let mock = ProviderMock::start(|_, n| accepted(&format!("m_out_{n}"))).await;
+    let channel = messenger_channel(&app, &mock).await;
+    let contact = app
+        .contact(json!({ "firstName": "Ana", "tags": ["fb"], "identifiers": [{ "channelId": channel, "identifier": PSID }] }))
+        .await;
+    // The person wrote 30 hours ago: past the standard 24 hours, inside the 7 days.
+    assert_eq!(signed(&app, &channel, APP_SECRET, &inbound_at(PSID, "hola", 30)).await, 200);
+    let automated = send_as(&app, &contact, &channel, "Oferta", "API").await;
+    assert_eq!(
+        (automated["status"].as_str(), automated["errorCode"].as_str()),
+        (Some("FAILED"), Some("OUTSIDE_MESSAGING_WINDOW"))
+    );
+    assert!(automated["errorText"].as_str().unwrap().contains("24 hours"), "{automated:#}");
+    assert!(mock.requests().is_empty(), "nothing went to Meta");
+    let reply = send_as(&app, &contact, &channel, "Perdón la demora", "USER").await;
+    let id = reply["id"].as_str().unwrap();
+    wait_message(&app, &contact, id, |m| m["status"] == "SENT").await;
+    // Meta, Send API with a message tag: messaging_type MESSAGE_TAG and tag HUMAN_AGENT.
+    assert_eq!(
+        mock.requests()[0].json(),
+        json!({ "recipient": { "id": PSID }, "messaging_type": "MESSAGE_TAG", "tag": "HUMAN_AGENT",
+                "message": { "text": "Perdón la demora" } })
+    );
+    // HUMAN_AGENT is never a broadcast's tag.
+    let refused = app
+        .gql(
+            "mutation($input: CreateBroadcastInput!) { createBroadcast(input: $input) { id } }",
+            json!({ "input": { "name": "x", "channelId": channel, "segmentId": segment(&app, "fb").await,
+                "content": { "text": "x", "messageTag": "HUMAN_AGENT" } } }),
+        )
+        .await;
+    assert_eq!(crate::helpers::error_code(&refused), "BAD_USER_INPUT", "{refused:#}");
+
+    // Another person wrote 8 days ago: not even a person's reply may go.
+    let late = "7654321098765432";
+    let other =
+        app.contact(json!({ "firstName": "Bea", "identifiers": [{ "channelId": channel, "identifier": late }] })).await;
+    assert_eq!(signed(&app, &channel, APP_SECRET, &inbound_at(late, "hola", 8 * 24)).await, 200);
+    let refused = send_as(&app, &other, &channel, "¿Sigues ahí?", "USER").await;
+    assert_eq!(refused["errorCode"], "OUTSIDE_MESSAGING_WINDOW");
+    assert_eq!(mock.requests().len(), 1);
+}
+
+#[tokio::test]
+async fn a_messenger_watermark_covers_the_newest_message_and_other_pages_are_ignored() {
+    let app = TestApp::spawn().await;
+    // Meta takes its time to answer the send: its time of receipt is well before its answer.
+    let received = std::sync::Arc::new(std::sync::Mutex::new(Vec::<i64>::new()));
+    let seen = received.clone();
+    let mock = ProviderMock::start(move |_, n| {
+        seen.lock().unwrap().push(chrono::Utc::now().timestamp_millis());
+        std::thread::sleep(std::time::Duration::from_millis(300));
+        accepted(&format!("m_out_{n}"))
+    })
+    .await;
+    let channel = messenger_channel(&app, &mock).await;
+    let contact =
+        app.contact(json!({ "firstName": "Ana", "identifiers": [{ "channelId": channel, "identifier": PSID }] })).await;
+    assert_eq!(signed(&app, &channel, APP_SECRET, &inbound(PSID, "hola")).await, 200);
+    let id = send_message(&app, &contact, &channel, json!({ "text": "¿En qué te ayudo?" })).await;
+    wait_message(&app, &contact, &id, |m| m["status"] == "SENT").await;
+    let receipt = received.lock().unwrap()[0];
+    // Another Page of the same app: its delivery names our person but is not this channel's.
+    let other = json!({ "object": "page", "entry": [{ "id": "999999999999999", "time": receipt, "messaging": [{
+        "sender": { "id": PSID }, "recipient": { "id": "999999999999999" }, "timestamp": receipt,
+        "delivery": { "watermark": receipt } }] }] });
+    assert_eq!(signed(&app, &channel, APP_SECRET, other.to_string().as_bytes()).await, 200);
+    assert_eq!(wait_message(&app, &contact, &id, |_| true).await["status"], "SENT");
+    // Messenger Platform, "message_deliveries": `mids` may be absent; the watermark is Meta's
+    // time of receipt of the newest delivered message.
+    let delivered =
+        page_event(json!({ "sender": { "id": PSID }, "recipient": { "id": PAGE }, "timestamp": receipt + 50,
+        "delivery": { "watermark": receipt } }));
+    assert_eq!(signed(&app, &channel, APP_SECRET, &delivered).await, 200);
+    wait_message(&app, &contact, &id, |m| m["status"] == "DELIVERED").await;
+    let read = page_event(json!({ "sender": { "id": PSID }, "recipient": { "id": PAGE }, "timestamp": receipt + 90,
+        "read": { "watermark": receipt } }));
+    assert_eq!(signed(&app, &channel, APP_SECRET, &read).await, 200);
+    wait_message(&app, &contact, &id, |m| m["status"] == "READ").await;
+}
