@@ -13,8 +13,10 @@
 //! cargo bench --bench pregon-bench -- progress-subscribers [--subscribers 10000] [--database-url …]
 //! cargo bench --bench pregon-bench -- cluster-dispatch [--recipients 30000] [--instances 1,2,3]
 //! cargo bench --bench pregon-bench -- cluster-load [--contacts 20000] [--rate 500] [--seconds 20] [--clients 8]
+//! cargo bench --bench pregon-bench -- callbacks [--contacts 20000] [--clients 32] [--database-url …]
 //! ```
 
+mod callbacks;
 mod cluster;
 mod contacts_at_scale;
 mod contacts_query;
@@ -68,6 +70,9 @@ enum Scenario {
     ClusterDispatch(cluster::Args),
     /// Queries, mutations and webhooks on two instances while a broadcast runs: p99, errors.
     ClusterLoad(cluster::LoadArgs),
+    /// Status callbacks and inbound messages against the send rate of the same run, and a
+    /// kill -9 in a callback storm.
+    Callbacks(callbacks::Args),
 }
 
 fn main() -> anyhow::Result<()> {
@@ -94,6 +99,7 @@ fn main() -> anyhow::Result<()> {
             Scenario::ProgressSubscribers(args) => progress_subscribers::run(args).await,
             Scenario::ClusterDispatch(args) => cluster::run(args).await,
             Scenario::ClusterLoad(args) => cluster::load(args).await,
+            Scenario::Callbacks(args) => callbacks::run(args).await,
         }
     })
 }
