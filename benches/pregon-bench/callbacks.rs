@@ -177,6 +177,7 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     let ids = message_ids(&app.db, &broadcast).await?;
 
     // 2. Statuses, one per POST.
+    eprintln!("callbacks: status storm starting on pid {}", binary.pid);
     let delivered = storm(&webhook, statuses(&ids, "DELIVERED"), args.clients).await;
     let read = storm(&webhook, statuses(&ids, "READ"), args.clients).await;
     let callbacks_per_second = (delivered.ok + read.ok) as f64 / (delivered.seconds + read.seconds);
@@ -185,6 +186,7 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     let replies: Vec<Value> = (1..=args.contacts)
         .map(|i| json!({ "messages": [{ "from": format!("+59399{i:07}"), "text": "¡Gracias!", "id": format!("in-{i}") }] }))
         .collect();
+    eprintln!("callbacks: inbound storm starting on pid {}", binary.pid);
     let inbound = storm(&webhook, Arc::new(replies), args.clients).await;
 
     // 4. Counters against rows.
@@ -214,12 +216,14 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     send(&client, &graphql, &token, &crash).await?;
     let crash_ids = message_ids(&app.db, &crash).await?;
     let bodies = statuses(&crash_ids, "DELIVERED");
+    let crash_channel = scalar(&app.db, format!("SELECT channel_id FROM broadcasts WHERE id = {crash}")).await?;
+    let crash_webhook = format!("http://{}/webhooks/{crash_channel}", binary.address);
     let pid = binary.pid;
     let killer = tokio::spawn(async move {
         tokio::time::sleep(Duration::from_millis(700)).await;
         let _ = std::process::Command::new("kill").args(["-KILL", &pid.to_string()]).status();
     });
-    let stormed = storm(&webhook, bodies, args.clients).await;
+    let stormed = storm(&crash_webhook, bodies, args.clients).await;
     killer.await?;
     let _ = binary.child.wait().await;
     let mut restarted = setup::spawn_binary(&database, &[]).await?;

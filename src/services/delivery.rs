@@ -21,7 +21,7 @@ use std::collections::HashMap;
 use chrono::{DateTime, Duration, Utc};
 use entity::{BroadcastStatus, DeliveryStatus, broadcast, contact_channel, message};
 use sea_orm::sea_query::{Expr, ExprTrait};
-use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter};
+use sea_orm::{ActiveEnum, ColumnTrait, ConnectionTrait, DatabaseTransaction, EntityTrait, QueryFilter};
 
 use crate::app::App;
 use crate::error::ServiceResult;
@@ -355,94 +355,30 @@ async fn apply(
             deltas.entry(broadcast_id).or_default().add(change.deltas);
         }
     };
-    // The dispatcher's bulk of work, SENDING → SENT, is one statement on PostgreSQL (a round
-    // trip per message was most of the recorder's time there); SQLite runs in-process, where
-    // one statement per message costs microseconds.
-    let (accepted, changes): (Vec<_>, Vec<_>) = changes.into_iter().partition(|(change, _)| {
-        txn.get_database_backend() == sea_orm::DbBackend::Postgres && is_plain_acceptance(change)
-    });
-    if !accepted.is_empty() {
-        let ids: Vec<i64> = accepted.iter().map(|(c, _)| c.message.id).collect();
-        let provider_ids: Vec<String> =
-            accepted.iter().map(|(c, _)| c.provider_message_id.clone().unwrap_or_default()).collect();
-        let sent_at: Vec<DateTime<Utc>> = accepted.iter().map(|(c, _)| c.sent_at).collect();
-        let sql = "UPDATE messages AS m SET status = 'SENT', sent_at = v.sent_at, updated_at = $1, \
-                   provider_message_id = NULLIF(v.pid, ''), error_code = NULL, error_text = NULL, next_attempt_at = NULL \
-                   FROM UNNEST($2::bigint[], $3::text[], $4::timestamptz[]) AS v(id, pid, sent_at) \
-                   WHERE m.id = v.id AND m.status = 'SENDING' AND m.sent_at IS NULL RETURNING m.id";
-        let rows = txn
-            .query_all_raw(sea_orm::Statement::from_sql_and_values(
-                sea_orm::DbBackend::Postgres,
-                sql,
-                vec![now.into(), ids.into(), provider_ids.into(), sent_at.into()],
-            ))
-            .await?;
-        let mut done = std::collections::HashSet::with_capacity(rows.len());
-        for row in rows {
-            done.insert(row.try_get_by_index::<i64>(0)?);
+    // Forward moves (SENT, DELIVERED, READ: the dispatcher's acceptances and most callbacks)
+    // are written a few hundred to a statement; failures, retries and requeues one by one.
+    // A message changed twice in one batch is written in two rounds, in order.
+    for round in rounds(changes) {
+        let (forward, single): (Vec<_>, Vec<_>) = round.into_iter().partition(|(change, _)| is_forward(change));
+        for chunk in forward.chunks(BULK_ROWS) {
+            let done = write_forward(&txn, chunk, now).await?;
+            for (change, update) in chunk {
+                if done.contains(&change.message.id) {
+                    count(change);
+                    applied.push(change.clone());
+                } else {
+                    raced.push((change.clone(), update.clone()));
+                }
+            }
         }
-        for (change, update) in accepted {
-            if done.contains(&change.message.id) {
+        for (change, update) in single {
+            if write_one(&txn, &change, now).await? {
                 count(&change);
                 applied.push(change);
             } else {
                 raced.push((change, update));
             }
         }
-    }
-    for (change, update) in changes {
-        let mut statement = message::Entity::update_many()
-            .col_expr(message::Column::Status, Expr::val(change.to))
-            .col_expr(message::Column::UpdatedAt, Expr::val(now))
-            .filter(message::Column::Id.eq(change.message.id))
-            .filter(message::Column::Status.eq(change.message.status));
-        if change.set_sent {
-            statement = statement.col_expr(message::Column::SentAt, Expr::val(change.sent_at));
-        }
-        if change.set_delivered {
-            statement = statement.col_expr(message::Column::DeliveredAt, Expr::val(now));
-        }
-        if change.set_read {
-            statement = statement.col_expr(message::Column::ReadAt, Expr::val(now));
-        }
-        if let Some(id) = &change.provider_message_id {
-            statement = statement.col_expr(message::Column::ProviderMessageId, Expr::val(id.as_str()));
-        }
-        if change.requeue {
-            statement = statement
-                .col_expr(message::Column::SentAt, Expr::val(None::<DateTime<Utc>>))
-                .col_expr(message::Column::ProviderMessageId, Expr::val(None::<String>));
-        }
-        match (&change.error, change.to) {
-            (Some((code, text)), status) => {
-                statement = statement
-                    .col_expr(message::Column::ErrorCode, Expr::val(code.as_str()))
-                    .col_expr(message::Column::ErrorText, Expr::val(text.as_str()));
-                if status == DeliveryStatus::Failed {
-                    statement = statement
-                        .col_expr(message::Column::FailedAt, Expr::val(now))
-                        .col_expr(message::Column::NextAttemptAt, Expr::val(None::<DateTime<Utc>>));
-                }
-            }
-            (None, DeliveryStatus::Sent) => {
-                // Accepted after earlier transient errors: the last error no longer applies.
-                statement = statement
-                    .col_expr(message::Column::ErrorCode, Expr::val(None::<String>))
-                    .col_expr(message::Column::ErrorText, Expr::val(None::<String>))
-                    .col_expr(message::Column::NextAttemptAt, Expr::val(None::<DateTime<Utc>>));
-            }
-            _ => {}
-        }
-        if let Some(at) = change.next_attempt_at {
-            statement = statement.col_expr(message::Column::NextAttemptAt, Expr::val(at));
-        }
-        let result = statement.exec(&txn).await?;
-        if result.rows_affected == 0 {
-            raced.push((change, update));
-            continue;
-        }
-        count(&change);
-        applied.push(change);
     }
     let mut broadcasts = Vec::with_capacity(deltas.len());
     let mut completed = Vec::new();
@@ -500,13 +436,122 @@ async fn apply(
     Ok((raced, named))
 }
 
-/// SENDING → SENT with nothing else to record: the common case, written in bulk.
-fn is_plain_acceptance(change: &Change) -> bool {
-    change.message.status == DeliveryStatus::Sending
-        && change.to == DeliveryStatus::Sent
-        && change.set_sent
-        && change.error.is_none()
-        && change.next_attempt_at.is_none()
+/// Writes one change with everything it records (errors, retries, requeues), guarded by the
+/// status it was computed from; whether it was written.
+async fn write_one(txn: &DatabaseTransaction, change: &Change, now: DateTime<Utc>) -> ServiceResult<bool> {
+    let mut statement = message::Entity::update_many()
+        .col_expr(message::Column::Status, Expr::val(change.to))
+        .col_expr(message::Column::UpdatedAt, Expr::val(now))
+        .filter(message::Column::Id.eq(change.message.id))
+        .filter(message::Column::Status.eq(change.message.status));
+    if change.set_sent {
+        statement = statement.col_expr(message::Column::SentAt, Expr::val(change.sent_at));
+    }
+    if change.set_delivered {
+        statement = statement.col_expr(message::Column::DeliveredAt, Expr::val(now));
+    }
+    if change.set_read {
+        statement = statement.col_expr(message::Column::ReadAt, Expr::val(now));
+    }
+    if let Some(id) = &change.provider_message_id {
+        statement = statement.col_expr(message::Column::ProviderMessageId, Expr::val(id.as_str()));
+    }
+    if change.requeue {
+        statement = statement
+            .col_expr(message::Column::SentAt, Expr::val(None::<DateTime<Utc>>))
+            .col_expr(message::Column::ProviderMessageId, Expr::val(None::<String>));
+    }
+    match (&change.error, change.to) {
+        (Some((code, text)), status) => {
+            statement = statement
+                .col_expr(message::Column::ErrorCode, Expr::val(code.as_str()))
+                .col_expr(message::Column::ErrorText, Expr::val(text.as_str()));
+            if status == DeliveryStatus::Failed {
+                statement = statement
+                    .col_expr(message::Column::FailedAt, Expr::val(now))
+                    .col_expr(message::Column::NextAttemptAt, Expr::val(None::<DateTime<Utc>>));
+            }
+        }
+        (None, DeliveryStatus::Sent) => {
+            // Accepted after earlier transient errors: the last error no longer applies.
+            statement = statement
+                .col_expr(message::Column::ErrorCode, Expr::val(None::<String>))
+                .col_expr(message::Column::ErrorText, Expr::val(None::<String>))
+                .col_expr(message::Column::NextAttemptAt, Expr::val(None::<DateTime<Utc>>));
+        }
+        _ => {}
+    }
+    if let Some(at) = change.next_attempt_at {
+        statement = statement.col_expr(message::Column::NextAttemptAt, Expr::val(at));
+    }
+    Ok(statement.exec(txn).await?.rows_affected > 0)
+}
+
+/// Most rows in one bulk statement (9 values each, well within both engines' parameter limits).
+const BULK_ROWS: usize = 500;
+
+/// A move forward with nothing else to record: written in bulk by [`write_forward`].
+fn is_forward(change: &Change) -> bool {
+    change.error.is_none() && change.next_attempt_at.is_none() && !change.requeue && change.to != DeliveryStatus::Queued
+}
+
+/// Groups changes so that each message appears once per group, in their order.
+fn rounds(changes: Vec<(Change, Update)>) -> Vec<Vec<(Change, Update)>> {
+    let mut rounds: Vec<Vec<(Change, Update)>> = Vec::new();
+    let mut seen: HashMap<i64, usize> = HashMap::new();
+    for (change, update) in changes {
+        let round = seen.entry(change.message.id).and_modify(|n| *n += 1).or_insert(0);
+        if rounds.len() <= *round {
+            rounds.push(Vec::new());
+        }
+        rounds[*round].push((change, update));
+    }
+    rounds
+}
+
+/// Writes forward moves in one statement, each guarded by the status it was computed from;
+/// the ids written. The same SQL on both engines (`UPDATE … FROM` a `VALUES` list).
+async fn write_forward(
+    txn: &DatabaseTransaction,
+    changes: &[(Change, Update)],
+    now: DateTime<Utc>,
+) -> ServiceResult<std::collections::HashSet<i64>> {
+    if changes.is_empty() {
+        return Ok(Default::default());
+    }
+    let mut values: Vec<sea_orm::Value> = Vec::with_capacity(changes.len() * 8 + 1);
+    for (change, _) in changes {
+        values.push(change.message.id.into());
+        values.push(change.message.status.to_value().into());
+        values.push(change.to.to_value().into());
+        values.push(change.set_sent.then_some(change.sent_at).into());
+        values.push(change.set_delivered.then_some(now).into());
+        values.push(change.set_read.then_some(now).into());
+        values.push(change.provider_message_id.clone().into());
+        // Accepted after earlier transient errors: the last error no longer applies.
+        values.push(i32::from(change.to == DeliveryStatus::Sent).into());
+    }
+    values.push(now.into());
+    let rows = vec!["(?, ?, ?, ?, ?, ?, ?, ?)"; changes.len()].join(", ");
+    let sql = format!(
+        "WITH v (id, from_status, to_status, sent_at, delivered_at, read_at, pid, clear) AS (VALUES {rows}) \
+         UPDATE messages SET status = v.to_status, \
+         sent_at = COALESCE(messages.sent_at, v.sent_at), \
+         delivered_at = COALESCE(messages.delivered_at, v.delivered_at), \
+         read_at = COALESCE(messages.read_at, v.read_at), \
+         provider_message_id = COALESCE(v.pid, messages.provider_message_id), \
+         error_code = CASE WHEN v.clear = 1 THEN NULL ELSE messages.error_code END, \
+         error_text = CASE WHEN v.clear = 1 THEN NULL ELSE messages.error_text END, \
+         next_attempt_at = CASE WHEN v.clear = 1 THEN NULL ELSE messages.next_attempt_at END, \
+         updated_at = ? \
+         FROM v WHERE messages.id = v.id AND messages.status = v.from_status RETURNING messages.id"
+    );
+    let statement = crate::db::portable(txn.get_database_backend(), &sql, values);
+    let mut done = std::collections::HashSet::with_capacity(changes.len());
+    for row in txn.query_all_raw(statement).await? {
+        done.insert(row.try_get_by_index::<i64>(0)?);
+    }
+    Ok(done)
 }
 
 /// Adds `d` to a broadcast's counters; the updated row.

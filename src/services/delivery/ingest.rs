@@ -25,8 +25,10 @@ use crate::error::{ServiceError, ServiceResult};
 
 /// Requests waiting beyond this many make callers wait to queue (back-pressure).
 const QUEUE: usize = 4096;
-/// Most requests applied in one batch.
+/// Most requests taken from the queue at once.
 const MAX_JOBS: usize = 512;
+/// Most events applied in one batch (one request may carry up to 10,000 on its own).
+const MAX_EVENTS: usize = 2_000;
 /// How often held early statuses are swept.
 const SWEEP_EVERY: Duration = Duration::from_secs(600);
 
@@ -77,25 +79,8 @@ async fn run(app: Weak<App>, mut queue: mpsc::Receiver<Job>) {
     let mut swept = Instant::now();
     while queue.recv_many(&mut jobs, MAX_JOBS).await > 0 {
         let Some(app) = app.upgrade() else { break };
-        let batch: Vec<Job> = std::mem::take(&mut jobs);
-        metrics::histogram!("pregon_callback_batch_requests").record(batch.len() as f64);
-        let inputs: Vec<(&channel::Model, &WebhookEvents)> = batch.iter().map(|j| (&j.channel, &j.events)).collect();
-        match apply_batch(&app, &inputs).await {
-            Ok(summaries) => {
-                for (job, summary) in batch.into_iter().zip(summaries) {
-                    let _ = job.done.send(Ok(summary));
-                }
-            }
-            Err(err) if batch.len() > 1 => {
-                tracing::warn!(error = ?err, requests = batch.len(), "a callback batch failed; applying its requests one by one");
-                for job in batch {
-                    let result = apply_batch(&app, &[(&job.channel, &job.events)]).await.map(|mut s| s.remove(0));
-                    let _ = job.done.send(result);
-                }
-            }
-            Err(err) => {
-                let _ = batch.into_iter().next().map(|job| job.done.send(Err(err)));
-            }
+        for batch in batches(std::mem::take(&mut jobs)) {
+            apply_jobs(&app, batch).await;
         }
         if swept.elapsed() >= SWEEP_EVERY {
             swept = Instant::now();
@@ -104,6 +89,48 @@ async fn run(app: Weak<App>, mut queue: mpsc::Receiver<Job>) {
                 Ok(removed) => tracing::info!(removed, "removed early statuses no message claimed within a day"),
                 Err(err) => tracing::warn!(error = ?err, "sweeping early statuses failed"),
             }
+        }
+    }
+}
+
+/// Splits the waiting requests into batches of at most [`MAX_EVENTS`] events (a request with
+/// more is a batch of its own), so that one transaction stays small.
+fn batches(jobs: Vec<Job>) -> Vec<Vec<Job>> {
+    let mut batches: Vec<Vec<Job>> = Vec::new();
+    let mut events = 0;
+    for job in jobs {
+        let size = job.events.len();
+        match batches.last_mut() {
+            Some(batch) if events + size <= MAX_EVENTS => batch.push(job),
+            _ => {
+                batches.push(vec![job]);
+                events = 0;
+            }
+        }
+        events += size;
+    }
+    batches
+}
+
+/// Applies one batch and answers each of its requests.
+async fn apply_jobs(app: &App, batch: Vec<Job>) {
+    metrics::histogram!("pregon_callback_batch_requests").record(batch.len() as f64);
+    let inputs: Vec<(&channel::Model, &WebhookEvents)> = batch.iter().map(|j| (&j.channel, &j.events)).collect();
+    match apply_batch(app, &inputs).await {
+        Ok(summaries) => {
+            for (job, summary) in batch.into_iter().zip(summaries) {
+                let _ = job.done.send(Ok(summary));
+            }
+        }
+        Err(err) if batch.len() > 1 => {
+            tracing::warn!(error = ?err, requests = batch.len(), "a callback batch failed; applying its requests one by one");
+            for job in batch {
+                let result = apply_batch(app, &[(&job.channel, &job.events)]).await.map(|mut s| s.remove(0));
+                let _ = job.done.send(result);
+            }
+        }
+        Err(err) => {
+            let _ = batch.into_iter().next().map(|job| job.done.send(Err(err)));
         }
     }
 }

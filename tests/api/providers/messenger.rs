@@ -157,6 +157,10 @@ async fn messenger_webhooks_verify_sign_deliver_by_mid_and_read_by_watermark() {
             .unwrap()
             .to_owned();
     assert!(contact_channel_state(&app, &contact, &channel).await.0.is_some());
+    // Meta redelivers a notification it got no 200 for: the same `mid` is stored once.
+    assert_eq!(signed(&app, &channel, APP_SECRET, &inbound(PSID, "hola")).await, 200);
+    let incoming = messages_of_contact(&app, &contact).await;
+    assert_eq!(incoming.iter().filter(|m| m["direction"] == "INCOMING").count(), 1, "{incoming:#?}");
 
     let first = send_message(&app, &contact, &channel, json!({ "text": "uno" })).await;
     let second = send_message(&app, &contact, &channel, json!({ "text": "dos" })).await;
