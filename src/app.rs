@@ -28,6 +28,8 @@ pub struct App {
     pub public_url: std::sync::OnceLock<String>,
     /// Applies provider callbacks in batches (`services::delivery::ingest`).
     pub ingestor: crate::services::delivery::Ingestor,
+    /// Channels as webhooks look them up, kept a second (`services::channels::webhook_channel`).
+    pub channels: crate::services::channels::ChannelCache,
 }
 
 impl App {

@@ -33,6 +33,7 @@ pub async fn prepare(
         dispatcher_wake: Default::default(),
         public_url: Default::default(),
         ingestor: Default::default(),
+        channels: Default::default(),
     })))
 }
 

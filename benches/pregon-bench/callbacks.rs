@@ -51,9 +51,13 @@ impl Storm {
     }
 }
 
-/// Posts every body of `bodies` to `url` (bearer `secret`) from `clients` keep-alive clients,
-/// each taking the next body when its answer has come.
+/// Posts every body of `bodies` to `url` (with the channel's secret) from `clients` keep-alive
+/// clients, each taking the next body when its answer has come.
 async fn storm(url: &str, bodies: Arc<Vec<Value>>, clients: usize) -> Storm {
+    storm_with(url, bodies, clients, "bench").await
+}
+
+async fn storm_with(url: &str, bodies: Arc<Vec<Value>>, clients: usize, secret: &'static str) -> Storm {
     let client = reqwest::Client::builder().pool_max_idle_per_host(clients).build().expect("client");
     let next = Arc::new(AtomicUsize::new(0));
     let started = Instant::now();
@@ -67,9 +71,9 @@ async fn storm(url: &str, bodies: Arc<Vec<Value>>, clients: usize) -> Storm {
                 let index = next.fetch_add(1, Ordering::Relaxed);
                 let Some(body) = bodies.get(index) else { break };
                 let sent = Instant::now();
-                let answer = client.post(&url).bearer_auth("bench").json(body).send().await;
+                let answer = client.post(&url).bearer_auth(secret).json(body).send().await;
                 match answer {
-                    Ok(response) if response.status().is_success() => {
+                    Ok(response) if response.status().is_success() || secret != "bench" => {
                         let _ = response.bytes().await;
                         acknowledged.push(index);
                     }
@@ -176,6 +180,10 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     let webhook = format!("http://{}/webhooks/{channel}", binary.address);
     let ids = message_ids(&app.db, &broadcast).await?;
 
+    // The HTTP path alone, for reference: the same POSTs with a wrong secret, refused (401)
+    // after the channel's lookup and the secret's check, before anything is applied.
+    let ceiling = storm_with(&webhook, statuses(&ids, "DELIVERED"), args.clients, "wrong").await;
+
     // 2. Statuses, one per POST.
     eprintln!("callbacks: status storm starting on pid {}", binary.pid);
     let delivered = storm(&webhook, statuses(&ids, "DELIVERED"), args.clients).await;
@@ -253,6 +261,13 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     println!("| phase | requests | errors | per second | p50 | p99 |");
     println!("|---|---:|---:|---:|---:|---:|");
     println!("| send (at the mock) | {} | – | **{send_rate:.0}** | – | – |", ids.len());
+    println!(
+        "| refused callbacks (HTTP path only) | {} | – | {:.0} | {:.1} ms | {:.1} ms |",
+        ceiling.ok,
+        ceiling.per_second(),
+        ceiling.p50_ms,
+        ceiling.p99_ms
+    );
     for (name, result) in
         [("DELIVERED callbacks", &delivered), ("READ callbacks", &read), ("inbound messages", &inbound)]
     {
@@ -267,8 +282,9 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     }
     println!();
     println!(
-        "Status callbacks applied per second: **{callbacks_per_second:.0}**, {:.2}× the send rate.",
-        callbacks_per_second / send_rate
+        "Status callbacks applied per second: **{callbacks_per_second:.0}**, {:.2}× the send rate, {:.2}× the refused ones.",
+        callbacks_per_second / send_rate,
+        callbacks_per_second / ceiling.per_second()
     );
     println!(
         "Counters {counted} — rows {from_rows}; contacts after the replies: {contacts_after} (no duplicates: {}).",

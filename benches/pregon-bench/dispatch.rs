@@ -72,6 +72,7 @@ async fn prepare(database: &setup::BenchDatabase, concurrency: usize) -> anyhow:
         dispatcher_wake: Default::default(),
         public_url: Default::default(),
         ingestor: Default::default(),
+        channels: Default::default(),
     }));
     Ok((app, workspace_id, token))
 }

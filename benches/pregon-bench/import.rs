@@ -50,6 +50,7 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         dispatcher_wake: Default::default(),
         public_url: Default::default(),
         ingestor: Default::default(),
+        channels: Default::default(),
     }));
     let application = Application::build(app.clone()).await?;
     let url = format!("http://{}/graphql", application.local_addr());

@@ -17,7 +17,6 @@ use axum::extract::{OriginalUri, Path, Query, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use entity::channel;
-use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
 
 use crate::app::App;
 use crate::channels::webhook::{self, WebhookError, WebhookEvents, WebhookRequest};
@@ -120,7 +119,7 @@ async fn live_channel(app: &App, channel_id: &str) -> Result<channel::Model, Res
     let Ok(channel_id) = channel_id.parse::<i64>() else {
         return Err(not_found());
     };
-    match channel::Entity::find_by_id(channel_id).filter(channel::Column::DeletedAt.is_null()).one(&app.db).await {
+    match crate::services::channels::webhook_channel(app, channel_id).await {
         Ok(Some(channel)) => Ok(channel),
         Ok(None) => Err(not_found()),
         Err(err) => Err(internal(err)),

@@ -136,7 +136,9 @@ pub async fn update_channel(
         active.daily_limit = Set(daily_limit.map(check_daily_limit).transpose()?);
     }
     active.updated_at = Set(Utc::now());
-    Ok(active.update(&app.db).await?)
+    let updated = active.update(&app.db).await?;
+    app.channels.forget(id);
+    Ok(updated)
 }
 
 pub async fn delete_channel(app: &App, scope: &Scope, id: i64) -> ServiceResult<i64> {
@@ -149,7 +151,53 @@ pub async fn delete_channel(app: &App, scope: &Scope, id: i64) -> ServiceResult<
     active.deleted_at = Set(Some(Utc::now()));
     active.update(&txn).await?;
     txn.commit().await?;
+    app.channels.forget(current.id);
     Ok(current.id)
+}
+
+/// Live channels as provider webhooks look them up, kept for [`CACHE_TTL`]: every callback
+/// names its channel, and a database read per callback was a large part of a callback's cost.
+/// This instance forgets a channel as soon as it is changed or deleted; another instance sees
+/// the change within the second (a rotated webhook secret, a deleted channel).
+#[derive(Default)]
+pub struct ChannelCache {
+    entries: std::sync::Mutex<std::collections::HashMap<i64, (std::time::Instant, Option<channel::Model>)>>,
+}
+
+/// How long a looked-up channel is kept.
+pub const CACHE_TTL: std::time::Duration = std::time::Duration::from_secs(1);
+
+impl ChannelCache {
+    fn get(&self, id: i64) -> Option<Option<channel::Model>> {
+        let entries = self.entries.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        entries.get(&id).filter(|(at, _)| at.elapsed() < CACHE_TTL).map(|(_, channel)| channel.clone())
+    }
+
+    fn put(&self, id: i64, channel: Option<channel::Model>) {
+        let mut entries = self.entries.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        // Unknown ids are kept too (a probe of random ids costs no reads), within a bound.
+        if entries.len() >= 10_000 {
+            entries.retain(|_, (at, _)| at.elapsed() < CACHE_TTL);
+        }
+        if entries.len() < 10_000 {
+            entries.insert(id, (std::time::Instant::now(), channel));
+        }
+    }
+
+    /// Drops `id`, after a change to it.
+    pub fn forget(&self, id: i64) {
+        self.entries.lock().unwrap_or_else(std::sync::PoisonError::into_inner).remove(&id);
+    }
+}
+
+/// The live (not deleted) channel `id` of any workspace, for a provider's webhook.
+pub async fn webhook_channel(app: &App, id: i64) -> ServiceResult<Option<channel::Model>> {
+    if let Some(found) = app.channels.get(id) {
+        return Ok(found);
+    }
+    let found = channel::Entity::find_by_id(id).filter(channel::Column::DeletedAt.is_null()).one(&app.db).await?;
+    app.channels.put(id, found.clone());
+    Ok(found)
 }
 
 /// Live channels by id, for loaders (only `workspace_id`'s).
