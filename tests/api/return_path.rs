@@ -286,3 +286,28 @@ async fn a_2xx_answer_that_cannot_be_read_is_sent_once_and_never_again() {
         assert_eq!(mock.requests().len(), 1, "{kind}");
     }
 }
+
+#[tokio::test]
+async fn a_rotated_secret_or_a_deleted_channel_takes_effect_on_the_next_callback() {
+    let app = TestApp::spawn().await;
+    let mock = MockProvider::start().await;
+    let channel = custom_channel(&app, &mock, None, None).await;
+    let hello = json!({ "messages": [{ "from": "walk-in", "text": "hola" }] });
+    assert_eq!(callback(&app, &channel, hello.clone()).await.0, 200);
+    app.ok(
+        "mutation($id: ID!) { updateChannel(id: $id, input: { credentials: { secret: \"n3w\" } }) { id } }",
+        json!({ "id": channel }),
+    )
+    .await;
+    assert_eq!(callback(&app, &channel, hello.clone()).await.0, 401, "the old secret no longer passes");
+    app.ok("mutation($id: ID!) { deleteChannel(id: $id) }", json!({ "id": channel })).await;
+    let response = app
+        .client
+        .post(format!("{}/webhooks/{channel}", app.address))
+        .bearer_auth("n3w")
+        .json(&hello)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 404, "a deleted channel takes no callbacks");
+}

@@ -63,7 +63,8 @@ pub async fn record_batch(app: &App, batch: &Batch<'_>) -> ServiceResult<Vec<Rec
     let txn = crate::db::begin_write(&app.db).await?;
     let mut countries: HashMap<i64, Option<String>> = HashMap::new();
     let mut results = Vec::with_capacity(batch.messages.len());
-    let mut replied: Vec<broadcast::Model> = Vec::new();
+    // Replies counted per broadcast, one counter update each at the end of the batch.
+    let mut replied: HashMap<i64, i64> = HashMap::new();
     let mut contacts: Vec<(i64, i64, ChangeAction)> = Vec::new();
     for (channel, address) in &batch.unreachable {
         set_reachable(&txn, channel, address, false).await?;
@@ -80,12 +81,25 @@ pub async fn record_batch(app: &App, batch: &Batch<'_>) -> ServiceResult<Vec<Rec
         let outcome = record_one(&txn, channel, inbound, country).await?;
         if let Some((contact_id, action, reply)) = outcome.1 {
             contacts.push((channel.workspace_id, contact_id, action));
-            replied.extend(reply);
+            if let Some(broadcast_id) = reply {
+                *replied.entry(broadcast_id).or_default() += 1;
+            }
         }
         results.push(outcome.0);
     }
+    let mut counted = Vec::with_capacity(replied.len());
+    for (broadcast_id, replies) in replied {
+        counted.extend(
+            broadcast::Entity::update_many()
+                .col_expr(broadcast::Column::RepliedCount, Expr::col(broadcast::Column::RepliedCount).add(replies))
+                .col_expr(broadcast::Column::UpdatedAt, Expr::val(Utc::now()))
+                .filter(broadcast::Column::Id.eq(broadcast_id))
+                .exec_with_returning(&txn)
+                .await?,
+        );
+    }
     txn.commit().await?;
-    for model in &replied {
+    for model in &counted {
         app.progress.publish(model);
     }
     for (workspace_id, contact_id, action) in contacts {
@@ -94,7 +108,8 @@ pub async fn record_batch(app: &App, batch: &Batch<'_>) -> ServiceResult<Vec<Rec
     Ok(results)
 }
 
-type Stored = Option<(i64, ChangeAction, Option<broadcast::Model>)>;
+/// The contact, whether it was created, and the broadcast a reply counts on.
+type Stored = Option<(i64, ChangeAction, Option<i64>)>;
 
 async fn record_one(
     txn: &DatabaseTransaction,
@@ -139,7 +154,7 @@ async fn record_one(
         )
         .exec(txn)
         .await?;
-    message::ActiveModel {
+    let row = message::ActiveModel {
         workspace_id: Set(channel.workspace_id),
         contact_id: Set(Some(contact_id)),
         channel_id: Set(Some(channel.id)),
@@ -153,10 +168,9 @@ async fn record_one(
         created_at: Set(at),
         updated_at: Set(now),
         ..Default::default()
-    }
-    .insert(txn)
-    .await?;
-    let reply = record_reply(txn, contact_id, at, now).await?;
+    };
+    message::Entity::insert(row).exec_without_returning(txn).await?;
+    let reply = record_reply(txn, contact_id, at).await?;
     Ok((Received::Stored { contact_id }, Some((contact_id, action, reply))))
 }
 
@@ -204,7 +218,7 @@ async fn match_contact(
             (created.id, ChangeAction::Created)
         }
     };
-    contact_channel::ActiveModel {
+    let link = contact_channel::ActiveModel {
         workspace_id: Set(channel.workspace_id),
         contact_id: Set(known),
         channel_id: Set(channel.id),
@@ -212,9 +226,8 @@ async fn match_contact(
         last_incoming_at: Set(Some(at)),
         created_at: Set(now),
         ..Default::default()
-    }
-    .insert(txn)
-    .await?;
+    };
+    contact_channel::Entity::insert(link).exec_without_returning(txn).await?;
     Ok((known, action))
 }
 
@@ -293,13 +306,8 @@ async fn set_reachable(
 }
 
 /// Marks the latest broadcast message sent to the contact in the previous 24 hours as
-/// replied (once), and counts it on its broadcast.
-async fn record_reply(
-    conn: &impl ConnectionTrait,
-    contact_id: i64,
-    at: DateTime<Utc>,
-    now: DateTime<Utc>,
-) -> ServiceResult<Option<broadcast::Model>> {
+/// replied (once); the broadcast to count it on.
+async fn record_reply(conn: &impl ConnectionTrait, contact_id: i64, at: DateTime<Utc>) -> ServiceResult<Option<i64>> {
     // Only the contact's own rows are read: with `broadcast_id IS NOT NULL` or an `ORDER BY
     // sent_at` in the statement, SQLite walked a broadcast's whole index instead (2 ms a
     // reply at 20,000 recipients). A contact has few messages in a day; the newest is
@@ -328,14 +336,5 @@ async fn record_reply(
         .filter(message::Column::RepliedAt.is_null())
         .exec(conn)
         .await?;
-    if marked.rows_affected == 0 {
-        return Ok(None);
-    }
-    Ok(broadcast::Entity::update_many()
-        .col_expr(broadcast::Column::RepliedCount, Expr::col(broadcast::Column::RepliedCount).add(1))
-        .col_expr(broadcast::Column::UpdatedAt, Expr::val(now))
-        .filter(broadcast::Column::Id.eq(broadcast_id))
-        .exec_with_returning(conn)
-        .await?
-        .pop())
+    Ok((marked.rows_affected > 0).then_some(broadcast_id))
 }
