@@ -180,28 +180,6 @@ impl Tracked {
 /// status but records the provider's message id, which later statuses are looked up by.
 pub fn transition(message: &Tracked, update: &Update, now: DateTime<Utc>) -> Option<Change> {
     let current = rank(message.status);
-    if let Update::Accepted { provider_message_id: Some(id), .. } = update
-        && current >= 2
-        && message.provider_message_id.is_none()
-    {
-        return Some(Change {
-            message: message.clone(),
-            to: message.status,
-            set_sent: false,
-            sent_at: now,
-            set_delivered: false,
-            set_read: false,
-            provider_message_id: Some(id.clone()),
-            error: None,
-            next_attempt_at: None,
-            requeue: false,
-            deltas: Deltas::default(),
-        });
-    }
-    if message.status == DeliveryStatus::Failed {
-        return None;
-    }
-    let attempted = current <= 1;
     let base = Change {
         message: message.clone(),
         to: message.status,
@@ -215,6 +193,16 @@ pub fn transition(message: &Tracked, update: &Update, now: DateTime<Utc>) -> Opt
         requeue: false,
         deltas: Deltas::default(),
     };
+    if let Update::Accepted { provider_message_id: Some(id), .. } = update
+        && current >= 2
+        && message.provider_message_id.is_none()
+    {
+        return Some(Change { provider_message_id: Some(id.clone()), ..base });
+    }
+    if message.status == DeliveryStatus::Failed {
+        return None;
+    }
+    let attempted = current <= 1;
     let tracked_since = message.sent_at.unwrap_or(message.created_at);
     let past_tracking = now - tracked_since > Duration::days(TRACKING_DAYS);
     let forward = |to: DeliveryStatus, provider_message_id: Option<String>, sent_at: DateTime<Utc>| {
@@ -347,7 +335,8 @@ async fn apply(
     let txn = crate::db::begin_write(&app.db).await?;
     let mut raced = Vec::new();
     let mut applied = Vec::with_capacity(changes.len());
-    let mut deltas: HashMap<i64, Deltas> = HashMap::new();
+    // By broadcast id, so that concurrent transactions lock counter rows in the same order.
+    let mut deltas: std::collections::BTreeMap<i64, Deltas> = Default::default();
     let mut count = |change: &Change| {
         if let Some(broadcast_id) = change.message.broadcast_id
             && !change.deltas.is_zero()
