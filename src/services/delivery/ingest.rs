@@ -7,8 +7,8 @@
 //! and reachability in another. Each request is answered only once its own events are
 //! committed, so a provider is never told "received" about something a crash could lose. When
 //! a batch fails, its requests are retried one by one, so one bad request cannot fail the others
-//! (on PostgreSQL, where a few batches run at once, that also settles a conflict between them:
-//! the same new contact or message in two, or a deadlock).
+//! (that also settles a conflict with another instance's batch: the same new contact or
+//! message in both).
 
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, OnceLock, Weak};
@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 
 use entity::{DeliveryStatus, MessageDirection, channel, message};
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QuerySelect};
-use tokio::sync::{Semaphore, mpsc, oneshot};
+use tokio::sync::{mpsc, oneshot};
 
 use super::inbound::{self, Received};
 use super::{Tracked, Update, early, record};
@@ -76,37 +76,17 @@ pub async fn ingest(app: &AppState, channel: channel::Model, events: WebhookEven
     answer.await.map_err(|_| stopped())?
 }
 
-/// Batches applied at once: SQLite has one writer, so one; PostgreSQL takes several, whose
-/// round trips overlap (their counter updates still take turns on the broadcast's row).
-fn batches_in_flight(app: &App) -> usize {
-    match app.db.get_database_backend() {
-        sea_orm::DbBackend::Postgres => 4,
-        _ => 1,
-    }
-}
-
 async fn run(app: Weak<App>, mut queue: mpsc::Receiver<Job>) {
     let mut jobs = Vec::with_capacity(MAX_JOBS);
     let mut swept = Instant::now();
-    let in_flight = match app.upgrade() {
-        Some(app) => Arc::new(Semaphore::new(batches_in_flight(&app))),
-        None => return,
-    };
-    loop {
-        // A free slot first: while every slot is busy, requests gather into the next batch.
-        let Ok(slot) = in_flight.clone().acquire_owned().await else { break };
-        if queue.recv_many(&mut jobs, MAX_JOBS).await == 0 {
-            break;
-        }
+    // One batch at a time: SQLite has one writer, and on PostgreSQL every status batch of a
+    // broadcast updates its counter row, so batches side by side queue on that row's lock
+    // (measured: four at once were slower for statuses; BENCHMARKS.md).
+    while queue.recv_many(&mut jobs, MAX_JOBS).await > 0 {
         let Some(app) = app.upgrade() else { break };
-        let batches = batches(std::mem::take(&mut jobs));
-        let worker = app.clone();
-        tokio::spawn(async move {
-            for batch in batches {
-                apply_jobs(&worker, batch).await;
-            }
-            drop(slot);
-        });
+        for batch in batches(std::mem::take(&mut jobs)) {
+            apply_jobs(&app, batch).await;
+        }
         if swept.elapsed() >= SWEEP_EVERY {
             swept = Instant::now();
             match early::sweep(&app).await {
