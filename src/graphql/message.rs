@@ -264,7 +264,10 @@ pub struct MessageMutation;
 impl MessageMutation {
     /// Sends one message to a contact on a channel, through the dispatcher (at the channel's
     /// rate, with retries). Outside the channel's messaging window a plain message is FAILED at
-    /// once with that reason (seed 003); a WhatsApp template or Messenger tag may go outside it.
+    /// once with that reason; a WhatsApp template or Messenger tag may go outside it. On
+    /// Messenger an automated message (source API) goes only within 24 hours of the contact's
+    /// last message, and a person's reply (source USER) between 24 hours and 7 days goes with
+    /// the HUMAN_AGENT tag.
     async fn send_message(
         &self,
         ctx: &Context<'_>,
