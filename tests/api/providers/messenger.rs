@@ -297,3 +297,19 @@ async fn a_messenger_watermark_covers_the_newest_message_and_other_pages_are_ign
     assert_eq!(signed(&app, &channel, APP_SECRET, &read).await, 200);
     wait_message(&app, &contact, &id, |m| m["status"] == "READ").await;
 }
+
+#[tokio::test]
+async fn messenger_never_follows_a_redirect() {
+    let app = TestApp::spawn().await;
+    let mock = ProviderMock::start(|_, _| accepted("m_x")).await;
+    let elsewhere = format!("{}/elsewhere", mock.url);
+    mock.set_script(move |_, _| Answer::json(307, json!({})).header("location", &elsewhere));
+    let channel = messenger_channel(&app, &mock).await;
+    let contact =
+        app.contact(json!({ "firstName": "Ana", "identifiers": [{ "channelId": channel, "identifier": PSID }] })).await;
+    assert_eq!(signed(&app, &channel, APP_SECRET, &inbound(PSID, "hola")).await, 200);
+    let id = send_message(&app, &contact, &channel, json!({ "text": "¿En qué te ayudo?" })).await;
+    let failed = wait_message(&app, &contact, &id, |m| m["status"] == "FAILED").await;
+    assert_eq!(failed["errorCode"], "REDIRECT_REFUSED");
+    assert_eq!(mock.requests().len(), 1, "only the send, no request to the redirect's target");
+}

@@ -483,3 +483,17 @@ async fn a_throughput_failure_reported_after_acceptance_sends_the_message_again(
     assert_eq!(done["failedCount"], 1);
     assert_eq!(mock.requests().len(), 2);
 }
+
+#[tokio::test]
+async fn whatsapp_never_follows_a_redirect() {
+    let app = TestApp::spawn().await;
+    let mock = ProviderMock::start(|_, _| accepted("wamid.X")).await;
+    let elsewhere = format!("{}/elsewhere", mock.url);
+    let channel = cloud_channel(&app, &mock).await;
+    let contact = recent_contact(&app, &channel, "+593991112299").await;
+    mock.set_script(move |_, _| Answer::json(301, json!({})).header("location", &elsewhere));
+    let id = send_message(&app, &contact, &channel, json!({ "text": "hola" })).await;
+    let failed = wait_message(&app, &contact, &id, |m| m["status"] == "FAILED").await;
+    assert_eq!(failed["errorCode"], "REDIRECT_REFUSED");
+    assert_eq!(mock.requests().len(), 1, "only the send, no request to the redirect's target");
+}
