@@ -18,6 +18,7 @@ use hdrhistogram::Histogram;
 use sea_orm::ConnectionTrait;
 use serde_json::{Value, json};
 
+use crate::cluster::send_and_wait;
 use crate::setup::{self, gql};
 use crate::{dispatch, mock_provider};
 
@@ -126,30 +127,6 @@ fn statuses(ids: &[i64], status: &str) -> Arc<Vec<Value>> {
     Arc::new(ids.iter().map(|id| json!({ "statuses": [{ "messageId": id.to_string(), "status": status }] })).collect())
 }
 
-/// Sends `broadcast` and waits until it is COMPLETED.
-async fn send(client: &reqwest::Client, url: &str, token: &str, broadcast: &str) -> anyhow::Result<Value> {
-    gql(client, url, token, "mutation($id: ID!) { sendBroadcastNow(id: $id) { id } }", json!({ "id": broadcast }))
-        .await?;
-    let deadline = Instant::now() + Duration::from_secs(900);
-    loop {
-        let current = gql(
-            client,
-            url,
-            token,
-            "query($id: ID!) { broadcast(id: $id) { status sentCount deliveredCount readCount repliedCount totalMessages } }",
-            json!({ "id": broadcast }),
-        )
-        .await?["broadcast"]
-            .clone();
-        if current["status"] == "COMPLETED" {
-            return Ok(current);
-        }
-        anyhow::ensure!(current["status"] != "FAILED", "the broadcast failed: {current}");
-        anyhow::ensure!(Instant::now() < deadline, "not done after 15 minutes: {current}");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-}
-
 pub async fn run(args: Args) -> anyhow::Result<()> {
     let database = setup::BenchDatabase::create(args.database_url.as_deref()).await?;
     let (app, workspace_id, token) = setup::prepare_unlimited(&database).await?;
@@ -169,7 +146,7 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     // 1. The send path.
     let broadcast = dispatch::broadcast_to_everyone(&client, &graphql, &token, &mock_url, 100_000, "send").await?;
     arrivals.times.lock().expect("lock").clear();
-    send(&client, &graphql, &token, &broadcast).await?;
+    send_and_wait(&client, &graphql, &token, &broadcast).await?;
     let send_rate = {
         let times = arrivals.times.lock().expect("lock");
         let first = times.iter().map(|(t, _)| *t).min().ok_or_else(|| anyhow::anyhow!("nothing arrived"))?;
@@ -221,7 +198,7 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
 
     // 5. kill -9 during a callback storm.
     let crash = dispatch::broadcast_to_everyone(&client, &graphql, &token, &mock_url, 100_000, "crash").await?;
-    send(&client, &graphql, &token, &crash).await?;
+    send_and_wait(&client, &graphql, &token, &crash).await?;
     let crash_ids = message_ids(&app.db, &crash).await?;
     let bodies = statuses(&crash_ids, "DELIVERED");
     let crash_channel = scalar(&app.db, format!("SELECT channel_id FROM broadcasts WHERE id = {crash}")).await?;

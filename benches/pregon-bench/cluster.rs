@@ -108,7 +108,7 @@ pub struct LoadArgs {
 }
 
 /// Sends a broadcast and waits until it is COMPLETED; its final status and counts.
-async fn send_and_wait(
+pub async fn send_and_wait(
     client: &reqwest::Client,
     url: &str,
     token: &str,
