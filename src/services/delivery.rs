@@ -19,7 +19,7 @@
 use std::collections::HashMap;
 
 use chrono::{DateTime, Duration, Utc};
-use entity::{BroadcastStatus, DeliveryStatus, broadcast, contact_channel, message};
+use entity::{BroadcastStatus, DeliveryStatus, broadcast, message};
 use sea_orm::sea_query::{Expr, ExprTrait};
 use sea_orm::{ActiveEnum, ColumnTrait, ConnectionTrait, DatabaseTransaction, EntityTrait, QueryFilter};
 
@@ -601,14 +601,7 @@ pub async fn complete_broadcast(
 /// Marks `address` unreachable on the channel (the provider says the contact blocked it or
 /// unsubscribed); it is reachable again when the contact next writes.
 pub async fn mark_unreachable(app: &App, channel_id: i64, address: &str) -> ServiceResult<()> {
-    contact_channel::Entity::update_many()
-        .col_expr(contact_channel::Column::UnreachableAt, Expr::val(Utc::now()))
-        .filter(contact_channel::Column::ChannelId.eq(channel_id))
-        .filter(contact_channel::Column::Identifier.eq(address))
-        .filter(contact_channel::Column::UnreachableAt.is_null())
-        .exec(&app.db)
-        .await?;
-    Ok(())
+    inbound::set_reachable_address(&app.db, channel_id, address, false).await
 }
 
 #[cfg(test)]

@@ -16,9 +16,10 @@
 use std::collections::HashMap;
 
 use chrono::{Duration, Utc};
-use entity::{DeliveryStatus, MessageDirection, early_status, message};
+use entity::{MessageDirection, early_status, message};
 use sea_orm::{ActiveValue::Set, ColumnTrait, EntityTrait, QueryFilter, QuerySelect};
 
+use super::ingest::{PROVIDER_FAILED, reported_update};
 use super::{Named, Update};
 use crate::app::App;
 use crate::channels::adapter::StatusReport;
@@ -109,17 +110,21 @@ pub async fn sweep(app: &App) -> ServiceResult<u64> {
     Ok(result.rows_affected)
 }
 
+/// The update a held status makes, as it would have made on arrival (a held failure is final).
 fn update_of(row: early_status::Model) -> Option<Update> {
-    Some(match row.status {
-        DeliveryStatus::Delivered => Update::Delivered,
-        DeliveryStatus::Read => Update::Read,
-        DeliveryStatus::Failed => Update::Failed {
-            code: row.error_code.unwrap_or_else(|| "PROVIDER_FAILED".into()),
-            text: row.error_text.unwrap_or_else(|| "The provider reported the message failed.".into()),
-        },
-        DeliveryStatus::Sent => {
-            Update::Accepted { provider_message_id: Some(row.provider_message_id), at: row.received_at }
+    let error = match (row.error_code, row.error_text) {
+        (None, None) => None,
+        (code, text) => {
+            Some((code.unwrap_or_else(|| PROVIDER_FAILED.0.into()), text.unwrap_or_else(|| PROVIDER_FAILED.1.into())))
         }
-        DeliveryStatus::Queued | DeliveryStatus::Sending => return None,
+    };
+    reported_update(&StatusReport {
+        channel_id: row.channel_id,
+        message_id: None,
+        provider_message_id: Some(row.provider_message_id),
+        status: row.status,
+        at: row.received_at,
+        error,
+        retryable: false,
     })
 }

@@ -289,9 +289,19 @@ async fn set_reachable(
 ) -> ServiceResult<()> {
     let kind = capabilities(channel.kind).identifier;
     let address = kind.normalize(address, None).unwrap_or_else(|_| address.to_owned());
+    set_reachable_address(conn, channel.id, &address, reachable).await
+}
+
+/// [`set_reachable`] for an identifier already in its normalised form.
+pub(super) async fn set_reachable_address(
+    conn: &impl ConnectionTrait,
+    channel_id: i64,
+    address: &str,
+    reachable: bool,
+) -> ServiceResult<()> {
     let update = contact_channel::Entity::update_many()
-        .filter(contact_channel::Column::ChannelId.eq(channel.id))
-        .filter(contact_channel::Column::Identifier.eq(address.as_str()));
+        .filter(contact_channel::Column::ChannelId.eq(channel_id))
+        .filter(contact_channel::Column::Identifier.eq(address));
     let update = if reachable {
         update
             .col_expr(contact_channel::Column::UnreachableAt, Expr::val(None::<DateTime<Utc>>))

@@ -259,9 +259,11 @@ async fn resolve_and_record(app: &App, reports: Vec<(usize, StatusReport)>) -> S
     Ok(unmatched)
 }
 
-/// The update a status report makes to a message that has had `attempts` attempts. A
-/// temporary failure is sent again with the dispatcher's backoff, up to its attempt limit.
-fn update_of(app: &App, report: &StatusReport, attempts: i32) -> Option<Update> {
+/// The code and text of a failure the provider gave no reason for.
+pub(super) const PROVIDER_FAILED: (&str, &str) = ("PROVIDER_FAILED", "The provider reported the message failed.");
+
+/// The update a status report makes, a failure being final.
+pub(super) fn reported_update(report: &StatusReport) -> Option<Update> {
     Some(match report.status {
         DeliveryStatus::Sent => {
             Update::Accepted { provider_message_id: report.provider_message_id.clone(), at: report.at }
@@ -269,23 +271,30 @@ fn update_of(app: &App, report: &StatusReport, attempts: i32) -> Option<Update> 
         DeliveryStatus::Delivered => Update::Delivered,
         DeliveryStatus::Read => Update::Read,
         DeliveryStatus::Failed => {
-            let (code, text) = report
-                .error
-                .clone()
-                .unwrap_or_else(|| ("PROVIDER_FAILED".into(), "The provider reported the message failed.".into()));
+            let (code, text) =
+                report.error.clone().unwrap_or_else(|| (PROVIDER_FAILED.0.into(), PROVIDER_FAILED.1.into()));
+            Update::Failed { code, text }
+        }
+        DeliveryStatus::Queued | DeliveryStatus::Sending => return None,
+    })
+}
+
+/// The update a status report makes to a message that has had `attempts` attempts. A
+/// temporary failure is sent again with the dispatcher's backoff, up to its attempt limit.
+fn update_of(app: &App, report: &StatusReport, attempts: i32) -> Option<Update> {
+    match reported_update(report)? {
+        Update::Failed { code, text } if report.retryable => {
             let attempts = u32::try_from(attempts).unwrap_or(0);
-            if !report.retryable {
-                Update::Failed { code, text }
-            } else if attempts >= app.dispatch.max_attempts {
+            Some(if attempts >= app.dispatch.max_attempts {
                 Update::Failed { code, text: format!("{text} (gave up after {attempts} attempts)") }
             } else {
                 let wait = app.dispatch.backoff(attempts.max(1));
                 let at = chrono::Utc::now() + chrono::Duration::from_std(wait).unwrap_or_default();
                 Update::Requeue { at, code, text }
-            }
+            })
         }
-        DeliveryStatus::Queued | DeliveryStatus::Sending => return None,
-    })
+        update => Some(update),
+    }
 }
 
 /// Applies watermarks ("everything sent to this address up to then was delivered/read"): each
